@@ -1,0 +1,1 @@
+//! Plugboard connector: oauth2

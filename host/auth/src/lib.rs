@@ -1,0 +1,1 @@
+//! Auth flows and the token manager.

@@ -1,0 +1,1 @@
+//! Wasmtime embedding: loads connector components and runs them sandboxed.

@@ -1,0 +1,1 @@
+//! plugboard serve: REST API, management API, triggers, web console.

@@ -1,0 +1,1 @@
+//! SDK for writing Plugboard connectors as WebAssembly components.
