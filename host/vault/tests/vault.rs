@@ -1,0 +1,304 @@
+//! Vault behaviour through its public API, with the in-memory key store.
+
+use plugboard_vault::{
+    Aad, KeyStore, MemoryKeyStore, Progress, RootKeySource, RootKeyring, Sealed, Vault, VaultError,
+};
+use uuid::Uuid;
+
+fn ids() -> (Uuid, Uuid) {
+    (Uuid::now_v7(), Uuid::now_v7())
+}
+
+async fn vault() -> (Vault, MemoryKeyStore) {
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open_with_keyring(RootKeyring::generate(), &keys)
+        .await
+        .unwrap();
+    (vault, keys)
+}
+
+fn no_progress() -> impl FnMut(&Progress) + Send {
+    |_: &Progress| {}
+}
+
+#[tokio::test]
+async fn sealed_secret_round_trips_and_hides_plaintext() {
+    let (vault, keys) = vault().await;
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = vault.seal(&keys, &aad, b"ya29.access-token").await.unwrap();
+    assert!(!sealed.ciphertext.windows(6).any(|w| w == b"access"));
+    assert_eq!(sealed.key_version, 1);
+    let back = Sealed::from_bytes(&sealed.to_bytes()).unwrap();
+    assert_eq!(
+        vault.unseal(&keys, &aad, &back).await.unwrap().expose(),
+        b"ya29.access-token"
+    );
+}
+
+#[tokio::test]
+async fn tampered_byte_fails_to_decrypt() {
+    let (vault, keys) = vault().await;
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = vault.seal(&keys, &aad, b"secret").await.unwrap();
+    for i in 0..sealed.ciphertext.len() {
+        let mut bad = sealed.clone();
+        bad.ciphertext[i] ^= 0x01;
+        let e = vault.unseal(&keys, &aad, &bad).await.unwrap_err();
+        assert!(matches!(e, VaultError::Decrypt { .. }), "{e}");
+    }
+    let mut bad = sealed.clone();
+    bad.nonce[0] ^= 0x80;
+    let e = vault.unseal(&keys, &aad, &bad).await.unwrap_err();
+    assert!(e.to_string().contains("tampered with"), "{e}");
+}
+
+#[tokio::test]
+async fn swapped_owner_or_field_fails_to_decrypt() {
+    let (vault, keys) = vault().await;
+    let (tenant, conn) = ids();
+    let sealed = vault
+        .seal(&keys, &Aad::new(tenant, conn, "credential"), b"secret")
+        .await
+        .unwrap();
+    let other_row = Aad::new(tenant, Uuid::now_v7(), "credential");
+    let e = vault.unseal(&keys, &other_row, &sealed).await.unwrap_err();
+    assert!(matches!(e, VaultError::Decrypt { .. }), "{e}");
+    let other_field = Aad::new(tenant, conn, "connector-secret:webhook");
+    let e = vault
+        .unseal(&keys, &other_field, &sealed)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::Decrypt { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn ciphertext_moved_to_another_tenant_fails() {
+    let (vault, keys) = vault().await;
+    let (tenant_a, conn) = ids();
+    let tenant_b = Uuid::now_v7();
+    // tenant B has a data key of the same version, so the failure is the AEAD's
+    vault
+        .seal(&keys, &Aad::new(tenant_b, conn, "credential"), b"b's own")
+        .await
+        .unwrap();
+    let sealed = vault
+        .seal(&keys, &Aad::new(tenant_a, conn, "credential"), b"a's token")
+        .await
+        .unwrap();
+    let e = vault
+        .unseal(&keys, &Aad::new(tenant_b, conn, "credential"), &sealed)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::Decrypt { .. }), "{e}");
+    // and a tenant with no data key at all gets a message naming the cause
+    let e = vault
+        .unseal(
+            &keys,
+            &Aad::new(Uuid::now_v7(), conn, "credential"),
+            &sealed,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::DataKeyMissing { .. }), "{e}");
+    assert!(e.to_string().contains("copied from another tenant"), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_root_key_is_refused_at_open() {
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open_with_keyring(RootKeyring::generate(), &keys)
+        .await
+        .unwrap();
+    let (tenant, conn) = ids();
+    vault
+        .seal(&keys, &Aad::new(tenant, conn, "credential"), b"x")
+        .await
+        .unwrap();
+    let e = Vault::open_with_keyring(RootKeyring::generate(), &keys)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::WrongRootKey { version: 1 }), "{e}");
+    assert!(e.to_string().contains("wrong root key"), "{e}");
+}
+
+fn data_dir_source(dir: &tempfile::TempDir) -> RootKeySource {
+    RootKeySource::DataDir(dir.path().join("root.key"))
+}
+
+#[tokio::test]
+async fn tampered_wrapped_data_key_fails_to_unwrap() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = vault.seal(&keys, &aad, b"x").await.unwrap();
+    keys.with_data_keys(|k| k[0].wrapped[3] ^= 1);
+    // a fresh vault over the same store (nothing cached) must refuse
+    let fresh = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let e = fresh.unseal(&keys, &aad, &sealed).await.unwrap_err();
+    assert!(matches!(e, VaultError::UnwrapDataKey { .. }), "{e}");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn first_start_generates_a_0600_key_file_and_reuses_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let path = dir.path().join("root.key");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "pat");
+    let sealed = vault.seal(&keys, &aad, b"ghp_123").await.unwrap();
+    drop(vault);
+    let again = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    assert_eq!(
+        again.unseal(&keys, &aad, &sealed).await.unwrap().expose(),
+        b"ghp_123"
+    );
+}
+
+#[tokio::test]
+async fn missing_key_file_over_existing_data_is_an_error_not_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let (tenant, conn) = ids();
+    vault
+        .seal(&keys, &Aad::new(tenant, conn, "pat"), b"x")
+        .await
+        .unwrap();
+    std::fs::remove_file(dir.path().join("root.key")).unwrap();
+    let e = Vault::open(data_dir_source(&dir), &keys).await.unwrap_err();
+    assert!(matches!(e, VaultError::RootKeyMissing { .. }), "{e}");
+    assert!(e.to_string().contains("PLUGBOARD_ROOT_KEY"), "{e}");
+    assert!(
+        !dir.path().join("root.key").exists(),
+        "no key generated over existing data"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn key_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = MemoryKeyStore::default();
+    Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let path = dir.path().join("root.key");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Vault::open(data_dir_source(&dir), &keys).await.unwrap_err();
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+}
+
+#[tokio::test]
+async fn operator_key_from_env_text_is_checked() {
+    let keys = MemoryKeyStore::default();
+    let key = "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let src = || RootKeySource::Inline(zeroize::Zeroizing::new(key.to_owned()));
+    let vault = Vault::open(src(), &keys).await.unwrap();
+    let (tenant, conn) = ids();
+    vault
+        .seal(&keys, &Aad::new(tenant, conn, "pat"), b"x")
+        .await
+        .unwrap();
+    let other = RootKeySource::Inline(zeroize::Zeroizing::new(
+        "1:HxwdHhscGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgE=".to_owned(),
+    ));
+    let e = Vault::open(other, &keys).await.unwrap_err();
+    assert!(matches!(e, VaultError::WrongRootKey { version: 1 }), "{e}");
+    // rotation cannot write the env var: it says what to add
+    let e = vault
+        .rotate_root(&keys, &mut no_progress())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("`2:<base64"), "{e}");
+}
+
+#[tokio::test]
+async fn rotation_rewraps_with_live_reads_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::sync::Arc::new(MemoryKeyStore::default());
+    let vault = std::sync::Arc::new(Vault::open(data_dir_source(&dir), &*keys).await.unwrap());
+    let mut sealed = Vec::new();
+    for i in 0..20 {
+        let (tenant, conn) = ids();
+        let plain = format!("token-{i}");
+        let s = vault
+            .seal(
+                &*keys,
+                &Aad::new(tenant, conn, "credential"),
+                plain.as_bytes(),
+            )
+            .await
+            .unwrap();
+        sealed.push((tenant, conn, plain, s));
+    }
+    // a reader on a second vault instance (another replica sharing the key file)
+    let reader_vault =
+        std::sync::Arc::new(Vault::open(data_dir_source(&dir), &*keys).await.unwrap());
+    let sealed = std::sync::Arc::new(sealed);
+    let reads = {
+        let (r_keys, r_vault, r_sealed) = (keys.clone(), reader_vault.clone(), sealed.clone());
+        let live_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = live_reads.clone();
+        let mut progress = move |_: &Progress| {
+            // live reads between every re-wrapped key, on a second instance
+            for (tenant, conn, plain, s) in r_sealed.iter() {
+                let aad = Aad::new(*tenant, *conn, "credential");
+                let got = futures_lite_block_on(r_vault.unseal(&*r_keys, &aad, s)).unwrap();
+                assert_eq!(got.expose(), plain.as_bytes());
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let r = vault.rotate_root(&*keys, &mut progress).await.unwrap();
+        assert_eq!(r.root_version, 2);
+        assert!(r.added_version);
+        assert_eq!(r.rewrapped, 20);
+        assert_eq!(live_reads.load(std::sync::atomic::Ordering::Relaxed), 21);
+        r
+    };
+    assert!(
+        keys.all_data_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.root_version == 2)
+    );
+    // old ciphertexts still open, on a brand-new instance too
+    let fresh = Vault::open(data_dir_source(&dir), &*keys).await.unwrap();
+    assert_eq!(fresh.root_versions(), vec![1, 2]);
+    for (tenant, conn, plain, s) in sealed.iter() {
+        let aad = Aad::new(*tenant, *conn, "credential");
+        assert_eq!(
+            fresh.unseal(&*keys, &aad, s).await.unwrap().expose(),
+            plain.as_bytes()
+        );
+    }
+    // new data key versions are wrapped by the new root key
+    let (tenant, _) = (sealed[0].0, ());
+    assert_eq!(vault.new_data_key_version(&*keys, tenant).await.unwrap(), 2);
+    let newest = keys.latest_data_key(tenant).await.unwrap().unwrap();
+    assert_eq!(
+        (newest.version, newest.root_version),
+        (2, reads.root_version)
+    );
+}
+
+/// Drives a future to completion on the current thread (the in-memory key
+/// store never actually waits).
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
