@@ -42,6 +42,7 @@ pub mod bindings {
 }
 
 pub mod error;
+pub mod generic;
 pub mod http;
 pub mod log;
 pub mod manifest;
@@ -89,6 +90,21 @@ pub mod auth {
             .into_iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value)
+    }
+
+    /// The value of the required config field `name`.
+    ///
+    /// # Errors
+    /// [`crate::ConnectorError::InvalidInput`] naming the field when it is
+    /// missing or empty.
+    pub fn require_config(name: &str) -> Result<String, crate::ConnectorError> {
+        config(name)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| {
+                crate::ConnectorError::invalid_input(format!(
+                    "the connection's config field `{name}` is not set"
+                ))
+            })
     }
 
     /// Tell the host a person must reconnect this connection; `message` says
@@ -208,11 +224,16 @@ pub mod __private {
 /// Export a [`Connector`] type as the component's `plugin` interface.
 ///
 /// Use once per connector crate, at the crate root:
-/// `plugboard_sdk::export_connector!(Zoom);`
+/// `plugboard_sdk::export_connector!(Zoom);`. It expands to nothing when
+/// not compiling for WebAssembly, so the crate's unit tests run natively.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
+        // Only components export anything: a native build (unit tests of
+        // the connector's logic) cannot link the contract's export names.
+        #[cfg(target_arch = "wasm32")]
         type __PlugboardExport = $crate::__private::Adapter<$connector>;
+        #[cfg(target_arch = "wasm32")]
         $crate::__private::bindings::__export_plugin!(__PlugboardExport);
     };
 }
