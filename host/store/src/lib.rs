@@ -1,1 +1,44 @@
-//! Persistence: SQLite (embedded default) and PostgreSQL (replicas).
+//! Persistence for Plugboard: one API over SQLite (the embedded default: a
+//! file in the data directory, WAL mode, foreign keys on) and PostgreSQL
+//! (several replicas), with embedded migrations applied at start.
+//!
+//! This crate owns every row: tenancy (organizations, tenants, users,
+//! folders), connectors, connections, sealed credentials and connector
+//! secrets, pending OAuth authorizations, triggers, audit events, leases,
+//! and the vault's wrapped keys (it implements [`plugboard_vault::KeyStore`]).
+//! Tenant isolation lives here: every tenant-owned query takes a [`Scope`]
+//! and filters on organization and tenant, so rows of another tenant are
+//! simply not found. It must never store a secret unsealed, never log one,
+//! and never know about HTTP or WebAssembly.
+//!
+//! Uploaded component bytes live in the database (`component_blobs`, by
+//! content hash), so every replica sees the same components without shared
+//! disk; bundled components ship in the binary and only have a row in
+//! `connectors`.
+
+mod connections;
+mod db;
+mod error;
+mod ids;
+mod leases;
+mod secrets;
+mod store;
+mod tenancy;
+mod vault_keys;
+
+pub use connections::{
+    Connection, ConnectionFilter, ConnectionPatch, ConnectionStatus, NewConnection,
+};
+pub use db::Database;
+pub use error::StoreError;
+pub use ids::{
+    AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
+    Scope, TenantId, TriggerId, UserId,
+};
+pub use plugboard_vault::{RootKeySource, SecretBytes, SecretString};
+pub use secrets::{
+    CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
+    PendingAuthorization,
+};
+pub use store::{Store, StoreOptions};
+pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};

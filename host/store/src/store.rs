@@ -1,0 +1,106 @@
+//! The [`Store`] handle: opening a database (SQLite file or PostgreSQL),
+//! applying migrations, and opening the vault over it. Everything else is
+//! `impl Store` blocks in the per-resource modules.
+//!
+//! The store must never be opened without its vault: every secret column
+//! is written through [`plugboard_vault::Vault::seal`].
+
+use std::path::Path;
+use std::sync::Arc;
+
+use plugboard_vault::{RootKeySource, Vault};
+
+use crate::StoreError;
+use crate::db::{Database, Db};
+
+/// How to open a [`Store`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Which database.
+    pub database: Database,
+    /// Where the root key ring comes from.
+    pub root_key: RootKeySource,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl StoreOptions {
+    /// What `plugboard serve` uses: `database_url` if given, else
+    /// `<data_dir>/plugboard.db`; the root key from `PLUGBOARD_ROOT_KEY`,
+    /// else `PLUGBOARD_ROOT_KEY_FILE`, else `<data_dir>/root.key`
+    /// (generated on first start).
+    pub fn from_data_dir(data_dir: &Path, database_url: Option<&str>) -> Result<Self, StoreError> {
+        let database = match database_url {
+            Some(url) => Database::parse(url)?,
+            None => Database::in_data_dir(data_dir),
+        };
+        Ok(Self {
+            database,
+            root_key: RootKeySource::from_env(data_dir),
+            max_connections: 8,
+        })
+    }
+}
+
+/// Persistence for every tenant, with secrets sealed by the vault. Cheap to
+/// clone (shared pool and vault).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) db: Db,
+    pub(crate) vault: Vault,
+}
+
+impl Store {
+    /// Connects, refuses a schema newer than this binary, applies embedded
+    /// migrations, and opens the vault (checking the root key against the
+    /// data, generating it on first start for a data-directory key).
+    ///
+    /// # Errors
+    /// [`StoreError::Connect`], [`StoreError::SchemaTooNew`],
+    /// [`StoreError::Migrate`], [`StoreError::Vault`] (missing or wrong root key).
+    pub async fn open(options: StoreOptions) -> Result<Self, StoreError> {
+        let db = Db::connect(&options.database, options.max_connections.max(1)).await?;
+        db.migrate().await?;
+        let vault = Vault::open(options.root_key, &db)
+            .await
+            .map_err(StoreError::vault("open vault"))?;
+        Ok(Self {
+            inner: Arc::new(Inner { db, vault }),
+        })
+    }
+
+    /// [`Store::open`] with [`StoreOptions::from_data_dir`].
+    pub async fn open_data_dir(
+        data_dir: &Path,
+        database_url: Option<&str>,
+    ) -> Result<Self, StoreError> {
+        Self::open(StoreOptions::from_data_dir(data_dir, database_url)?).await
+    }
+
+    /// The vault this store seals with.
+    pub fn vault(&self) -> &Vault {
+        &self.inner.vault
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.inner.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool (waits for connections to return).
+    pub async fn close(&self) {
+        self.inner.db.close().await
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.inner.db
+    }
+}
