@@ -21,6 +21,7 @@ mod db;
 mod error;
 mod ids;
 mod leases;
+mod rotation;
 mod secrets;
 mod store;
 mod tenancy;
@@ -35,7 +36,10 @@ pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
     Scope, TenantId, TriggerId, UserId,
 };
-pub use plugboard_vault::{RootKeySource, SecretBytes, SecretString};
+pub use plugboard_vault::{
+    Progress, RootKeySource, RootRotation, SecretBytes, SecretString, progress_bar,
+};
+pub use rotation::{ReencryptReport, RotationReport};
 pub use secrets::{
     CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
     PendingAuthorization,

@@ -109,6 +109,34 @@ impl TestDb {
         }
     }
 
+    /// One integer from a raw query (tests only).
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite(p) => {
+                let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", p.display()))
+                    .await
+                    .unwrap();
+                let v: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+                c.close().await.ok();
+                v
+            }
+            Database::Postgres(url) => {
+                let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+                let v: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+                c.close().await.ok();
+                v
+            }
+        }
+    }
+
+    /// The database as a URL for a child process.
+    pub fn url(&self) -> String {
+        match &self.database {
+            Database::Sqlite(p) => format!("sqlite://{}", p.display()),
+            Database::Postgres(u) => u.clone(),
+        }
+    }
+
     /// Everything the database holds, as bytes: the SQLite file, its WAL and
     /// shared memory; or every row of every table of the PostgreSQL schema
     /// cast to text (bytea rendered as the raw bytes too).
