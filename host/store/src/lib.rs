@@ -16,7 +16,9 @@
 //! disk; bundled components ship in the binary and only have a row in
 //! `connectors`.
 
+mod audit;
 mod connections;
+mod connectors;
 mod db;
 mod error;
 mod ids;
@@ -25,11 +27,14 @@ mod rotation;
 mod secrets;
 mod store;
 mod tenancy;
+mod triggers;
 mod vault_keys;
 
+pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
 pub use connections::{
     Connection, ConnectionFilter, ConnectionPatch, ConnectionStatus, NewConnection,
 };
+pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_hash};
 pub use db::Database;
 pub use error::StoreError;
 pub use ids::{
@@ -46,3 +51,4 @@ pub use secrets::{
 };
 pub use store::{Store, StoreOptions};
 pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};
+pub use triggers::{NewTrigger, Trigger};
