@@ -1,0 +1,375 @@
+//! `plugboard:connector/http`: the guest's only way out. Resolves the URL
+//! ([`crate::egress`]), counts requests, injects the connection's
+//! credential, refreshes once on a 401, caps the response body and strips
+//! credential-bearing response headers.
+//!
+//! Owns: building and sending the real request (reqwest + rustls, no
+//! redirects followed, no proxy from the environment, DNS through
+//! [`PolicyResolver`]). Must never: let a guest-set `Authorization` or
+//! token header through, return a credential to the guest, or reach a
+//! host the manifest did not declare.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use plugboard_manifest::{TokenPlacement, fill_template};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::ExposeSecret;
+use url::Url;
+use zeroize::Zeroizing;
+
+use crate::egress::{
+    AddressPolicy, ApiHosts, DnsRefused, EgressError, PolicyResolver, resolve_url,
+};
+use crate::imports::{CallState, HostState};
+use crate::limits::CallLimits;
+use crate::services::{Credential, CredentialError};
+use crate::wit::latest::plugboard::connector::http::{Host, HttpError, Method, Request, Response};
+
+/// Request headers a guest may not set: the host owns credentials and the
+/// connection framing.
+const HOST_OWNED_REQUEST_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Response headers never shown to a guest: they carry credentials or
+/// session state the host owns. (`www-authenticate` is kept: it explains a
+/// 401 and holds no secret.)
+const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "authorization",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+impl Host for HostState {
+    async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
+        let call = self.call("http.send")?;
+        Ok(send(call, request).await)
+    }
+}
+
+/// Build the shared client (or a per-connection one with a TLS client
+/// identity for mTLS).
+pub(crate) fn build_client(
+    policy: AddressPolicy,
+    limits: &CallLimits,
+    identity: Option<reqwest::Identity>,
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        // A redirect is returned to the guest, which may follow it with a
+        // new `send` that is checked like any other.
+        .redirect(reqwest::redirect::Policy::none())
+        // HTTP(S)_PROXY in the host environment must not route around
+        // the address policy.
+        .no_proxy()
+        .dns_resolver(PolicyResolver::new(policy))
+        .timeout(limits.http_timeout)
+        .connect_timeout(limits.http_timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")));
+    if let Some(identity) = identity {
+        builder = builder.identity(identity);
+    }
+    builder.build()
+}
+
+async fn send(call: &mut CallState, request: Request) -> Result<Response, HttpError> {
+    let max_calls = call.shared.limits.max_http_calls;
+    if call.http_calls >= max_calls {
+        return Err(HttpError::TooManyRequests(max_calls));
+    }
+    call.http_calls += 1;
+
+    let url = target_url(call, &request.url).map_err(egress_error)?;
+    if let Some(ip) = literal_ip(&url) {
+        call.shared
+            .policy
+            .check(ip)
+            .map_err(|e| HttpError::DestinationNotAllowed(e.to_string()))?;
+    }
+    let placement = token_placement(call)?;
+    let mut headers = guest_headers(&request.headers, placement.as_ref())?;
+    let method = method(request.method);
+    let body = request.body.map(Bytes::from);
+
+    let credential = call.services.credential().await.map_err(credential_error)?;
+    let mut response = execute(
+        call,
+        &method,
+        &url,
+        &mut headers,
+        &body,
+        &credential,
+        placement.as_ref(),
+    )
+    .await?;
+    let mut sent_with = credential;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED
+        && !matches!(sent_with, Credential::None)
+    {
+        let fresh = call
+            .services
+            .refresh_credential(&sent_with)
+            .await
+            .map_err(credential_error)?;
+        response = execute(
+            call,
+            &method,
+            &url,
+            &mut headers,
+            &body,
+            &fresh,
+            placement.as_ref(),
+        )
+        .await?;
+        sent_with = fresh;
+    }
+    read_response(
+        response,
+        call.shared.limits.max_http_response_bytes,
+        &sent_with,
+        placement.as_ref(),
+    )
+    .await
+}
+
+/// The base URL (operator override, else the manifest's, with `{field}`s
+/// filled) and the declared hosts, then the guest's URL against them.
+fn target_url(call: &CallState, requested: &str) -> Result<Url, EgressError> {
+    let ctx = &call.ctx;
+    let base = match &ctx.base_url_override {
+        Some(url) => url.clone(),
+        None => fill_template(&call.manifest.base_url, &ctx.config)
+            .map_err(|e| EgressError::Invalid(format!("base-url {e}")))?,
+    };
+    let base = Url::parse(&base)
+        .map_err(|e| EgressError::Invalid(format!("base URL `{base}` is malformed: {e}")))?;
+    let hosts = ApiHosts::resolve(
+        &call.manifest.api_hosts,
+        &ctx.config,
+        ctx.base_url_override.as_deref(),
+    )?;
+    resolve_url(&base, requested, &hosts)
+}
+
+fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// Where a token goes for this connection's auth kind (`{field}`s in the
+/// declared header or prefix filled from config).
+fn token_placement(call: &CallState) -> Result<Option<TokenPlacement>, HttpError> {
+    let Some(method) = call.manifest.auth_method(call.ctx.auth_kind) else {
+        return Ok(None);
+    };
+    let declared = method.token_placement();
+    let fill = |t: &str| {
+        fill_template(t, &call.ctx.config)
+            .map_err(|e| HttpError::InvalidRequest(format!("token placement {e}")))
+    };
+    Ok(Some(TokenPlacement {
+        header: fill(&declared.header)?,
+        prefix: fill(&declared.prefix)?,
+    }))
+}
+
+fn guest_headers(
+    pairs: &[(String, String)],
+    placement: Option<&TokenPlacement>,
+) -> Result<HeaderMap, HttpError> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| HttpError::InvalidRequest(format!("header name `{name}` is invalid")))?;
+        if HOST_OWNED_REQUEST_HEADERS.contains(&name.as_str())
+            || placement.is_some_and(|p| p.header.eq_ignore_ascii_case(name.as_str()))
+        {
+            continue;
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            HttpError::InvalidRequest(format!("header `{name}` has an invalid value"))
+        })?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+async fn execute(
+    call: &CallState,
+    method: &reqwest::Method,
+    url: &Url,
+    headers: &mut HeaderMap,
+    body: &Option<Bytes>,
+    credential: &Credential,
+    placement: Option<&TokenPlacement>,
+) -> Result<reqwest::Response, HttpError> {
+    let (client, auth) = client_and_header(call, credential, placement)?;
+    let mut request_headers = headers.clone();
+    if let Some((name, value)) = auth {
+        request_headers.insert(name, value);
+    }
+    let mut builder = client
+        .request(method.clone(), url.clone())
+        .headers(request_headers);
+    if let Some(body) = body {
+        builder = builder.body(body.clone());
+    }
+    builder.send().await.map_err(request_error)
+}
+
+/// The client to use and the credential header to add.
+fn client_and_header(
+    call: &CallState,
+    credential: &Credential,
+    placement: Option<&TokenPlacement>,
+) -> Result<(Arc<reqwest::Client>, Option<(HeaderName, HeaderValue)>), HttpError> {
+    let shared = &call.shared;
+    let header = |name: &str, value: Zeroizing<String>| {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            HttpError::InvalidRequest(format!("token header name `{name}` is invalid"))
+        })?;
+        let mut value = HeaderValue::from_str(&value).map_err(|_| {
+            HttpError::CredentialUnavailable("the credential is not a valid header value".into())
+        })?;
+        value.set_sensitive(true);
+        Ok::<_, HttpError>((name, value))
+    };
+    match credential {
+        Credential::None => Ok((shared.client.clone(), None)),
+        Credential::Bearer(token) => Ok((
+            shared.client.clone(),
+            Some(header(
+                "authorization",
+                Zeroizing::new(format!("Bearer {}", token.expose_secret())),
+            )?),
+        )),
+        Credential::Pat {
+            placement: own,
+            secret,
+        } => {
+            let p = own
+                .clone()
+                .or_else(|| placement.cloned())
+                .unwrap_or_default();
+            Ok((
+                shared.client.clone(),
+                Some(header(
+                    &p.header,
+                    Zeroizing::new(format!("{}{}", p.prefix, secret.expose_secret())),
+                )?),
+            ))
+        }
+        Credential::ClientCertificate { cert_pem, key_pem } => {
+            let mut pem = Zeroizing::new(Vec::with_capacity(
+                cert_pem.len() + key_pem.expose_secret().len() + 1,
+            ));
+            pem.extend_from_slice(cert_pem.as_bytes());
+            pem.push(b'\n');
+            pem.extend_from_slice(key_pem.expose_secret().as_bytes());
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
+            })?;
+            let client =
+                build_client(shared.policy, &shared.limits, Some(identity)).map_err(|e| {
+                    HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
+                })?;
+            Ok((Arc::new(client), None))
+        }
+    }
+}
+
+async fn read_response(
+    mut response: reqwest::Response,
+    max_bytes: u64,
+    credential: &Credential,
+    placement: Option<&TokenPlacement>,
+) -> Result<Response, HttpError> {
+    if response.content_length().is_some_and(|len| len > max_bytes) {
+        return Err(HttpError::ResponseTooLarge(max_bytes));
+    }
+    let status = response.status().as_u16();
+    let token = credential.token();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, value)| {
+            !STRIPPED_RESPONSE_HEADERS.contains(&name.as_str())
+                && !placement.is_some_and(|p| p.header.eq_ignore_ascii_case(name.as_str()))
+                // A provider echoing the token back must not hand it to the guest.
+                && !token.is_some_and(|t| {
+                    !t.is_empty() && String::from_utf8_lossy(value.as_bytes()).contains(t)
+                })
+        })
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+        if body.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(HttpError::ResponseTooLarge(max_bytes));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Head => reqwest::Method::HEAD,
+        Method::Post => reqwest::Method::POST,
+        Method::Put => reqwest::Method::PUT,
+        Method::Patch => reqwest::Method::PATCH,
+        Method::Delete => reqwest::Method::DELETE,
+    }
+}
+
+fn egress_error(error: EgressError) -> HttpError {
+    match error {
+        EgressError::NotAllowed(m) => HttpError::DestinationNotAllowed(m),
+        EgressError::Invalid(m) => HttpError::InvalidRequest(m),
+    }
+}
+
+fn credential_error(error: CredentialError) -> HttpError {
+    HttpError::CredentialUnavailable(error.to_string())
+}
+
+fn request_error(error: reqwest::Error) -> HttpError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<DnsRefused>() {
+            return HttpError::DestinationNotAllowed(refused.to_string());
+        }
+        source = e.source();
+    }
+    if error.is_timeout() {
+        HttpError::Timeout
+    } else {
+        HttpError::ConnectionFailed(error.without_url().to_string())
+    }
+}

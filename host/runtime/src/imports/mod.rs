@@ -1,0 +1,102 @@
+//! The host side of the contract's imports, one module per WIT interface,
+//! and [`HostState`], the data of one call's `Store`.
+//!
+//! Owns: what a guest can reach during a call: WASI (powerless), `http`,
+//! `auth`, `credential-store`, `log`. Must never: let state outlive the
+//! call (a `HostState` is built per call and dropped with its `Store`), or
+//! reach another connection: everything connection-specific comes from the
+//! [`CallState`] the caller bound to this one call.
+
+pub(crate) mod auth;
+pub(crate) mod credential_store;
+pub(crate) mod http;
+pub(crate) mod log;
+
+use std::sync::Arc;
+
+use plugboard_manifest::Manifest;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::Shared;
+use crate::limits::{CallLimiter, CallLimits};
+use crate::services::{CallContext, ConnectionServices};
+use crate::wit::latest;
+
+/// The data of one call's `Store`.
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: CallLimiter,
+    /// Epoch ticks of guest CPU time left before the call is stopped.
+    pub(crate) cpu_ticks_left: u64,
+    /// Set by the epoch callback when it stops the guest.
+    pub(crate) cpu_exceeded: bool,
+    /// `None` while `manifest()` runs at load: imports then trap.
+    pub(crate) call: Option<CallState>,
+}
+
+/// Everything an import needs to know about the call it serves.
+pub(crate) struct CallState {
+    pub(crate) ctx: CallContext,
+    pub(crate) services: Arc<dyn ConnectionServices>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) shared: Arc<Shared>,
+    /// HTTP requests sent so far in this call.
+    pub(crate) http_calls: u32,
+}
+
+impl HostState {
+    pub(crate) fn new(limits: &CallLimits, cpu_ticks: u64, call: Option<CallState>) -> Self {
+        HostState {
+            wasi: powerless_wasi(),
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(limits),
+            cpu_ticks_left: cpu_ticks,
+            cpu_exceeded: false,
+            call,
+        }
+    }
+
+    /// The call this store serves, or a trap when an import is used from
+    /// `manifest()` (the contract forbids it: there is no connection yet).
+    pub(crate) fn call(&mut self, import: &str) -> wasmtime::Result<&mut CallState> {
+        self.call.as_mut().ok_or_else(|| {
+            wasmtime::format_err!(
+                "`{import}` was called from `manifest()`; manifest() must not call imports"
+            )
+        })
+    }
+}
+
+/// WASI with nothing behind it: no preopened directories, no environment,
+/// no arguments, stdin closed, stdout/stderr discarded, no sockets and no
+/// name lookup. Clocks and randomness work (the contract allows them).
+/// Guests built for wasm32-wasip2 import these interfaces, so they must be
+/// linked, but they grant no authority.
+fn powerless_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A linker with WASI and the four contract interfaces.
+pub(crate) fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    latest::Connector::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+impl latest::plugboard::connector::types::Host for HostState {}
