@@ -70,7 +70,13 @@ impl OidcProvider {
             .env("NODE_NO_WARNINGS", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            // Its startup warnings (Node 20 "unsupported runtime", dev keys)
+            // are noise in test output; PLUGBOARD_TEST_OIDC_LOG=1 shows them.
+            .stderr(if std::env::var_os("PLUGBOARD_TEST_OIDC_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .kill_on_drop(true)
             .spawn()
             .context("could not run `node` (is Node 20+ on PATH?)")?;
