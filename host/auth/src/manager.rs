@@ -360,6 +360,16 @@ impl TokenManager {
         if loaded.version != seen_version && self.usable(o, rejected) {
             return Ok(token_of(o, loaded.version));
         }
+        // A connection already marked reconnect-required is not retried at
+        // the provider on every use: a person has to reconnect it.
+        if let Some(c) = self.inner.store.get_connection(&conn.scope, conn.connection).await?
+            && c.status == ConnectionStatus::Disconnected
+        {
+            return Err(AuthError::ReconnectRequired {
+                message: c.status_message.unwrap_or_else(|| RECONNECT_MESSAGE.to_string()),
+                provider_message: c.provider_error,
+            });
+        }
         if o.grant != Grant::ClientCredentials && o.refresh_token.is_none() {
             return self
                 .disconnect(
