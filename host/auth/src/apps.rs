@@ -27,7 +27,13 @@ pub struct OperatorApps {
 pub fn env_keys(connector: &str) -> (String, String) {
     let id: String = connector
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     (
         format!("PLUGBOARD_OAUTH_{id}_CLIENT_ID"),
@@ -56,7 +62,10 @@ impl OperatorApps {
     ///
     /// # Errors
     /// When only one of the two variables is set, naming the missing one.
-    pub fn load_env<'a>(&mut self, connectors: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    pub fn load_env<'a>(
+        &mut self,
+        connectors: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), String> {
         self.load_from(connectors, |k| std::env::var(k).ok())
     }
 
@@ -79,8 +88,12 @@ impl OperatorApps {
                     },
                 ),
                 (None, None) => {}
-                (Some(_), None) => return Err(format!("`{id_key}` is set but `{secret_key}` is not")),
-                (None, Some(_)) => return Err(format!("`{secret_key}` is set but `{id_key}` is not")),
+                (Some(_), None) => {
+                    return Err(format!("`{id_key}` is set but `{secret_key}` is not"));
+                }
+                (None, Some(_)) => {
+                    return Err(format!("`{secret_key}` is set but `{id_key}` is not"));
+                }
             }
         }
         Ok(())

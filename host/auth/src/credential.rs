@@ -40,7 +40,10 @@ pub struct TokenEndpoints {
 #[derive(Debug, Clone)]
 pub enum ClientRef {
     /// The operator's app for this connector (secret from [`crate::OperatorApps`]).
-    Operator { connector: String, client_id: String },
+    Operator {
+        connector: String,
+        client_id: String,
+    },
     /// The user's own app, or the organization's default (BYOA).
     Own {
         client_id: String,
@@ -80,6 +83,8 @@ pub struct ClientCertificate {
 }
 
 /// A connection's credential.
+// Few live at a time and briefly; boxing would only add noise at every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Credential {
     OAuth2(OAuth2Credential),
@@ -100,13 +105,18 @@ impl Credential {
                 reason: "it is empty".into(),
             });
         }
-        if t.trim().chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if t.trim()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
             return Err(AuthError::InvalidInput {
                 what: "personal access token",
                 reason: "it contains spaces or control characters; paste the token alone".into(),
             });
         }
-        Ok(Credential::PersonalAccessToken(SecretString::new(t.trim().to_string())))
+        Ok(Credential::PersonalAccessToken(SecretString::new(
+            t.trim().to_string(),
+        )))
     }
 
     /// A client certificate from PEM text: the certificate (chain) and an
@@ -116,23 +126,34 @@ impl Credential {
     ///
     /// # Errors
     /// When either part is missing or does not parse.
-    pub fn client_certificate(cert_pem: &str, key_pem: SecretString) -> Result<Credential, AuthError> {
+    pub fn client_certificate(
+        cert_pem: &str,
+        key_pem: SecretString,
+    ) -> Result<Credential, AuthError> {
         let invalid = |reason: &str| AuthError::InvalidInput {
             what: "client certificate",
             reason: reason.to_string(),
         };
         if !cert_pem.contains("-----BEGIN CERTIFICATE-----") {
-            return Err(invalid("the certificate is not PEM (expected `-----BEGIN CERTIFICATE-----`)"));
+            return Err(invalid(
+                "the certificate is not PEM (expected `-----BEGIN CERTIFICATE-----`)",
+            ));
         }
         if cert_pem.contains("PRIVATE KEY-----") {
-            return Err(invalid("the certificate field holds a private key; put it in the key field"));
+            return Err(invalid(
+                "the certificate field holds a private key; put it in the key field",
+            ));
         }
         let key = key_pem.expose();
         if key.contains("ENCRYPTED PRIVATE KEY") {
-            return Err(invalid("the private key is encrypted; provide it unencrypted (it is stored encrypted by Plugboard)"));
+            return Err(invalid(
+                "the private key is encrypted; provide it unencrypted (it is stored encrypted by Plugboard)",
+            ));
         }
         if !key.contains("PRIVATE KEY-----") {
-            return Err(invalid("the private key is not PEM (expected `-----BEGIN … PRIVATE KEY-----`)"));
+            return Err(invalid(
+                "the private key is not PEM (expected `-----BEGIN … PRIVATE KEY-----`)",
+            ));
         }
         let mut both = Vec::with_capacity(cert_pem.len() + key.len() + 1);
         both.extend_from_slice(cert_pem.as_bytes());
@@ -140,7 +161,8 @@ impl Credential {
         both.extend_from_slice(key.as_bytes());
         let parsed = reqwest::Identity::from_pem(&both);
         both.zeroize();
-        let identity = parsed.map_err(|_| invalid("the certificate or the private key does not parse"))?;
+        let identity =
+            parsed.map_err(|_| invalid("the certificate or the private key does not parse"))?;
         // Building a TLS client config parses the certificate's public key
         // and the private key, and checks that they belong together.
         reqwest::Client::builder()
@@ -180,8 +202,13 @@ impl Credential {
     /// [`AuthError::CorruptCredential`] when it is not a credential this
     /// version understands (the message never quotes the content).
     pub fn from_secret(secret: &SecretBytes) -> Result<Credential, AuthError> {
-        let mut wire: Wire = serde_json::from_slice(secret.expose())
-            .map_err(|e| AuthError::CorruptCredential(format!("not a credential (line {}, column {})", e.line(), e.column())))?;
+        let mut wire: Wire = serde_json::from_slice(secret.expose()).map_err(|e| {
+            AuthError::CorruptCredential(format!(
+                "not a credential (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
         wire.take()
     }
 }
@@ -245,17 +272,25 @@ impl From<&Credential> for Wire {
             }
             Credential::OAuth2(o) => {
                 let (operator_connector, client_id, client_secret) = match &o.client {
-                    ClientRef::Operator { connector, client_id } => (Some(connector.clone()), client_id.clone(), String::new()),
-                    ClientRef::Own { client_id, client_secret } => {
-                        (None, client_id.clone(), client_secret.expose().to_string())
-                    }
+                    ClientRef::Operator {
+                        connector,
+                        client_id,
+                    } => (Some(connector.clone()), client_id.clone(), String::new()),
+                    ClientRef::Own {
+                        client_id,
+                        client_secret,
+                    } => (None, client_id.clone(), client_secret.expose().to_string()),
                 };
                 Wire {
                     v: 1,
                     kind: "oauth2".into(),
                     grant: Some(o.grant),
                     token: o.access_token.expose().to_string(),
-                    refresh_token: o.refresh_token.as_ref().map(|r| r.expose().to_string()).unwrap_or_default(),
+                    refresh_token: o
+                        .refresh_token
+                        .as_ref()
+                        .map(|r| r.expose().to_string())
+                        .unwrap_or_default(),
                     token_type: o.token_type.clone(),
                     expires_at: o.expires_at.map(|t| t.unix_timestamp()),
                     scopes: o.scopes.clone(),
@@ -281,10 +316,9 @@ impl Wire {
                 key_pem: secret(&mut self.token),
             })),
             "oauth2" => {
-                let endpoints = self
-                    .endpoints
-                    .take()
-                    .ok_or_else(|| AuthError::CorruptCredential("OAuth credential without endpoints".into()))?;
+                let endpoints = self.endpoints.take().ok_or_else(|| {
+                    AuthError::CorruptCredential("OAuth credential without endpoints".into())
+                })?;
                 let client = match self.operator_connector.take() {
                     Some(connector) => ClientRef::Operator {
                         connector,
@@ -295,17 +329,18 @@ impl Wire {
                         client_secret: secret(&mut self.client_secret),
                     },
                 };
-                let expires_at = match self.expires_at {
-                    Some(t) => Some(
-                        OffsetDateTime::from_unix_timestamp(t)
-                            .map_err(|_| AuthError::CorruptCredential("expiry out of range".into()))?,
-                    ),
-                    None => None,
-                };
+                let expires_at =
+                    match self.expires_at {
+                        Some(t) => Some(OffsetDateTime::from_unix_timestamp(t).map_err(|_| {
+                            AuthError::CorruptCredential("expiry out of range".into())
+                        })?),
+                        None => None,
+                    };
                 Ok(Credential::OAuth2(OAuth2Credential {
                     grant: self.grant.unwrap_or(Grant::AuthorizationCode),
                     access_token: secret(&mut self.token),
-                    refresh_token: (!self.refresh_token.is_empty()).then(|| secret(&mut self.refresh_token)),
+                    refresh_token: (!self.refresh_token.is_empty())
+                        .then(|| secret(&mut self.refresh_token)),
                     token_type: std::mem::take(&mut self.token_type),
                     expires_at,
                     scopes: std::mem::take(&mut self.scopes),
@@ -314,7 +349,9 @@ impl Wire {
                     client,
                 }))
             }
-            other => Err(AuthError::CorruptCredential(format!("unknown credential kind `{other}`"))),
+            other => Err(AuthError::CorruptCredential(format!(
+                "unknown credential kind `{other}`"
+            ))),
         }
     }
 }
@@ -353,7 +390,9 @@ mod tests {
         assert_eq!(o.access_token.expose(), "at-123");
         assert_eq!(o.refresh_token.as_ref().unwrap().expose(), "rt-456");
         assert_eq!(o.expires_at, c.expires_at());
-        assert!(matches!(&o.client, ClientRef::Own { client_secret, .. } if client_secret.expose() == "cs-789"));
+        assert!(
+            matches!(&o.client, ClientRef::Own { client_secret, .. } if client_secret.expose() == "cs-789")
+        );
     }
 
     #[test]
@@ -366,11 +405,13 @@ mod tests {
 
     #[test]
     fn client_certificate_refuses_what_is_not_a_pem_pair() {
-        let err = Credential::client_certificate("hello", "-----BEGIN PRIVATE KEY-----".into()).unwrap_err();
+        let err = Credential::client_certificate("hello", "-----BEGIN PRIVATE KEY-----".into())
+            .unwrap_err();
         assert!(err.to_string().contains("not PEM"), "{err}");
         let err = Credential::client_certificate(
             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n".into(),
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"
+                .into(),
         )
         .unwrap_err();
         assert!(err.to_string().contains("encrypted"), "{err}");
@@ -386,7 +427,18 @@ mod tests {
         let cert = dir.join(format!("{name}.crt"));
         let key = dir.join(format!("{name}.key"));
         let ok = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj"])
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+            ])
             .arg(format!("/CN={name}"))
             .arg("-keyout")
             .arg(&key)
@@ -396,7 +448,12 @@ mod tests {
             .status()
             .ok()?
             .success();
-        ok.then(|| (std::fs::read_to_string(cert).unwrap(), std::fs::read_to_string(key).unwrap()))
+        ok.then(|| {
+            (
+                std::fs::read_to_string(cert).unwrap(),
+                std::fs::read_to_string(key).unwrap(),
+            )
+        })
     }
 
     #[test]
@@ -411,7 +468,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
         let c = Credential::client_certificate(&cert_a, key_a.clone().into()).unwrap();
         let back = Credential::from_secret(&c.to_secret()).unwrap();
-        assert!(matches!(back, Credential::ClientCertificate(ref cc) if cc.key_pem.expose() == key_a));
+        assert!(
+            matches!(back, Credential::ClientCertificate(ref cc) if cc.key_pem.expose() == key_a)
+        );
         let err = Credential::client_certificate(&cert_a, key_b.into()).unwrap_err();
         assert!(err.to_string().contains("does not belong"), "{err}");
     }

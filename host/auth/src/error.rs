@@ -95,15 +95,25 @@ pub enum AuthError {
 /// says what happened and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallbackError {
-    #[error("The sign-in response has no `state`; it did not come from a sign-in Plugboard started. Start connecting again.")]
+    #[error(
+        "The sign-in response has no `state`; it did not come from a sign-in Plugboard started. Start connecting again."
+    )]
     MissingState,
-    #[error("This sign-in link is not one Plugboard issued (unknown state). Start connecting again.")]
+    #[error(
+        "This sign-in link is not one Plugboard issued (unknown state). Start connecting again."
+    )]
     UnknownState,
-    #[error("This sign-in was already completed or abandoned (the state was used before). Start connecting again.")]
+    #[error(
+        "This sign-in was already completed or abandoned (the state was used before). Start connecting again."
+    )]
     ReusedState,
-    #[error("The sign-in took too long and expired. Start connecting again and finish within a few minutes.")]
+    #[error(
+        "The sign-in took too long and expired. Start connecting again and finish within a few minutes."
+    )]
     ExpiredState,
-    #[error("Access was not granted: the sign-in was declined at the provider. Connect again and choose Allow to use this connection.")]
+    #[error(
+        "Access was not granted: the sign-in was declined at the provider. Connect again and choose Allow to use this connection."
+    )]
     Denied { provider_message: Option<String> },
     #[error("The app needs admin pre-approval at the provider. {PRE_APPROVAL_HELP}")]
     PreApprovalRequired { provider_message: String },
@@ -112,13 +122,17 @@ pub enum CallbackError {
         error: String,
         description: Option<String>,
     },
-    #[error("The sign-in response says it comes from `{actual}`, but this connection signs in at `{expected}`; it was refused to protect against a mix-up attack. Start connecting again.")]
+    #[error(
+        "The sign-in response says it comes from `{actual}`, but this connection signs in at `{expected}`; it was refused to protect against a mix-up attack. Start connecting again."
+    )]
     IssuerMismatch { expected: String, actual: String },
     #[error("The provider redirected back without an authorization code. Start connecting again.")]
     MissingCode,
     #[error("The provider did not accept the authorization code{}. Start connecting again.", provider_message.as_ref().map(|m| format!(": {m}")).unwrap_or_default())]
     ExchangeRefused { provider_message: Option<String> },
-    #[error("The provider's token endpoint could not be reached to finish signing in ({detail}). Start connecting again in a moment.")]
+    #[error(
+        "The provider's token endpoint could not be reached to finish signing in ({detail}). Start connecting again in a moment."
+    )]
     ExchangeFailed { detail: String },
     #[error("Plugboard could not finish signing in: {0}")]
     Internal(String),
@@ -128,11 +142,12 @@ impl CallbackError {
     /// The provider's own words, for the connection's "provider error message".
     pub fn provider_message(&self) -> Option<&str> {
         match self {
-            CallbackError::Denied { provider_message } | CallbackError::ExchangeRefused { provider_message } => {
-                provider_message.as_deref()
-            }
+            CallbackError::Denied { provider_message }
+            | CallbackError::ExchangeRefused { provider_message } => provider_message.as_deref(),
             CallbackError::PreApprovalRequired { provider_message } => Some(provider_message),
-            CallbackError::Provider { description, error } => Some(description.as_deref().unwrap_or(error)),
+            CallbackError::Provider { description, error } => {
+                Some(description.as_deref().unwrap_or(error))
+            }
             _ => None,
         }
     }

@@ -35,7 +35,9 @@ use oauth2::{
     ResourceOwnerUsername, Scope as OAuthScope,
 };
 use plugboard_manifest::{AuthKind, AuthMethod, OAuth2Settings, fill_template};
-use plugboard_store::{ConnectionId, ConnectionStatus, NewPendingAuthorization, Scope, Store, StoreError, UserId};
+use plugboard_store::{
+    ConnectionId, ConnectionStatus, NewPendingAuthorization, Scope, Store, StoreError, UserId,
+};
 use plugboard_vault::SecretString;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
@@ -304,15 +306,19 @@ impl AuthFlows {
             return Err(AuthError::BadMethod {
                 connector: req.connector_id.into(),
                 kind: req.method.kind,
-                reason: "this auth kind does not sign in through the provider's authorize page".into(),
+                reason: "this auth kind does not sign in through the provider's authorize page"
+                    .into(),
             });
         }
         let r = self.resolve(req.connector_id, req.method, req.config, &req.client)?;
-        let authorize_url = r.authorize_url.clone().ok_or_else(|| AuthError::BadMethod {
-            connector: req.connector_id.into(),
-            kind: req.method.kind,
-            reason: "the manifest declares no authorize URL".into(),
-        })?;
+        let authorize_url = r
+            .authorize_url
+            .clone()
+            .ok_or_else(|| AuthError::BadMethod {
+                connector: req.connector_id.into(),
+                kind: req.method.kind,
+                reason: "the manifest declares no authorize URL".into(),
+            })?;
         let authorize_origin = Url::parse(&authorize_url)
             .map_err(|_| AuthError::InvalidInput {
                 what: "authorize URL",
@@ -330,7 +336,10 @@ impl AuthFlows {
             redirect_uri: Some(&redirect_uri),
             client_auth: r.endpoints.client_auth,
         })?;
-        let scopes = req.scopes.clone().unwrap_or_else(|| req.method.scopes_default.clone());
+        let scopes = req
+            .scopes
+            .clone()
+            .unwrap_or_else(|| req.method.scopes_default.clone());
         let state: [u8; 32] = rand::rng().random();
         let state = URL_SAFE_NO_PAD.encode(state);
         let mut request = client
@@ -397,7 +406,8 @@ impl AuthFlows {
         &self,
         params: &CallbackParams,
     ) -> Result<CompletedAuthorization, CallbackFailure> {
-        let fail = |conn: Option<ConnectionRef>, error: CallbackError| CallbackFailure { conn, error };
+        let fail =
+            |conn: Option<ConnectionRef>, error: CallbackError| CallbackFailure { conn, error };
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
             return Err(fail(None, CallbackError::MissingState));
         };
@@ -421,7 +431,12 @@ impl AuthFlows {
         };
         let context: PendingContext = match serde_json::from_value(pending.extra.clone()) {
             Ok(c) => c,
-            Err(e) => return Err(fail(Some(conn), CallbackError::Internal(format!("pending authorization: {e}")))),
+            Err(e) => {
+                return Err(fail(
+                    Some(conn),
+                    CallbackError::Internal(format!("pending authorization: {e}")),
+                ));
+            }
         };
         let reconnect = context.reconnect;
         match self.finish(params, &pending, context).await {
@@ -482,7 +497,10 @@ impl AuthFlows {
             };
             if !matches {
                 return Err(CallbackError::IssuerMismatch {
-                    expected: context.issuer.clone().unwrap_or(context.authorize_origin.clone()),
+                    expected: context
+                        .issuer
+                        .clone()
+                        .unwrap_or(context.authorize_origin.clone()),
                     actual: iss.to_string(),
                 });
             }
@@ -491,8 +509,9 @@ impl AuthFlows {
             return Err(CallbackError::MissingCode);
         };
         let sealed: SealedContext = match &pending.pkce_verifier {
-            Some(s) => serde_json::from_str(s.expose())
-                .map_err(|_| CallbackError::Internal("pending authorization secrets do not parse".into()))?,
+            Some(s) => serde_json::from_str(s.expose()).map_err(|_| {
+                CallbackError::Internal("pending authorization secrets do not parse".into())
+            })?,
             None => SealedContext::default(),
         };
         let (client, client_secret) = if context.operator_client {
@@ -536,28 +555,44 @@ impl AuthFlows {
             if sealed.pkce_verifier.is_empty() {
                 return Err(CallbackError::Internal("the PKCE verifier was lost".into()));
             }
-            exchange = exchange.set_pkce_verifier(PkceCodeVerifier::new(sealed.pkce_verifier.clone()));
+            exchange =
+                exchange.set_pkce_verifier(PkceCodeVerifier::new(sealed.pkce_verifier.clone()));
         }
         // Exactly once: a code is single-use.
-        let response = exchange.request_async(&self.http).await.map_err(|e| match oauth::classify(e) {
-            TokenFailure::OAuth(p) => {
-                let message = p.provider_message();
-                if is_pre_approval(&message) {
-                    CallbackError::PreApprovalRequired {
-                        provider_message: message,
+        let response =
+            exchange
+                .request_async(&self.http)
+                .await
+                .map_err(|e| match oauth::classify(e) {
+                    TokenFailure::OAuth(p) => {
+                        let message = p.provider_message();
+                        if is_pre_approval(&message) {
+                            CallbackError::PreApprovalRequired {
+                                provider_message: message,
+                            }
+                        } else {
+                            CallbackError::ExchangeRefused {
+                                provider_message: Some(message),
+                            }
+                        }
                     }
-                } else {
-                    CallbackError::ExchangeRefused {
-                        provider_message: Some(message),
+                    TokenFailure::Transient { detail, .. } => {
+                        CallbackError::ExchangeFailed { detail }
                     }
-                }
-            }
-            TokenFailure::Transient { detail, .. } => CallbackError::ExchangeFailed { detail },
-            TokenFailure::Other(detail) => CallbackError::ExchangeFailed { detail },
+                    TokenFailure::Other(detail) => CallbackError::ExchangeFailed { detail },
+                })?;
+        let issued = oauth::issued(
+            &response,
+            self.clock.now(),
+            &context.endpoints.scope_separator,
+        )
+        .map_err(|e| CallbackError::ExchangeFailed {
+            detail: e.to_string(),
         })?;
-        let issued = oauth::issued(&response, self.clock.now(), &context.endpoints.scope_separator)
-            .map_err(|e| CallbackError::ExchangeFailed { detail: e.to_string() })?;
-        let granted = issued.scopes.clone().unwrap_or(context.requested_scopes.clone());
+        let granted = issued
+            .scopes
+            .clone()
+            .unwrap_or(context.requested_scopes.clone());
         Ok(CompletedAuthorization {
             conn,
             connector_id: context.connector_id,
@@ -609,10 +644,12 @@ impl AuthFlows {
             redirect_uri: None,
             client_auth: r.endpoints.client_auth,
         })?;
-        let mut req = c.exchange_client_credentials().map_err(|e| AuthError::InvalidInput {
-            what: "OAuth settings",
-            reason: e.to_string(),
-        })?;
+        let mut req = c
+            .exchange_client_credentials()
+            .map_err(|e| AuthError::InvalidInput {
+                what: "OAuth settings",
+                reason: e.to_string(),
+            })?;
         if !scopes.is_empty() {
             req = req.add_scope(OAuthScope::new(scopes.join(&r.endpoints.scope_separator)));
         }
@@ -660,10 +697,12 @@ impl AuthFlows {
         })?;
         let user = ResourceOwnerUsername::new(username.to_string());
         let pass = ResourceOwnerPassword::new(password.expose().to_string());
-        let mut req = c.exchange_password(&user, &pass).map_err(|e| AuthError::InvalidInput {
-            what: "OAuth settings",
-            reason: e.to_string(),
-        })?;
+        let mut req = c
+            .exchange_password(&user, &pass)
+            .map_err(|e| AuthError::InvalidInput {
+                what: "OAuth settings",
+                reason: e.to_string(),
+            })?;
         if !scopes.is_empty() {
             req = req.add_scope(OAuthScope::new(scopes.join(&r.endpoints.scope_separator)));
         }

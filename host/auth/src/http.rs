@@ -56,12 +56,16 @@ impl OAuthHttp {
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let host = request.uri().host().unwrap_or_default().to_string();
-        let request =
-            reqwest::Request::try_from(request).map_err(|e| HttpError::Build(e.without_url().to_string()))?;
-        let response = self.client.execute(request).await.map_err(|e| HttpError::Transport {
-            host: host.clone(),
-            reason: describe(&e),
-        })?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| HttpError::Build(e.without_url().to_string()))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| HttpError::Transport {
+                host: host.clone(),
+                reason: describe(&e),
+            })?;
         let status = response.status();
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             let retry_after = response

@@ -28,7 +28,9 @@ mod oauth;
 
 pub use apps::{AppCredentials, OperatorApps, config_key, env_keys};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use credential::{ClientCertificate, ClientRef, Credential, Grant, OAuth2Credential, TokenEndpoints};
+pub use credential::{
+    ClientCertificate, ClientRef, Credential, Grant, OAuth2Credential, TokenEndpoints,
+};
 pub use error::{AuthError, CallbackError, PRE_APPROVAL_HELP};
 pub use flows::{
     AuthFlows, BeginAuthorization, CALLBACK_PATH, CallbackFailure, CallbackParams, ClientChoice,

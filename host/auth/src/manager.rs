@@ -178,8 +178,17 @@ impl TokenManager {
     ///
     /// # Errors
     /// Store errors (a concurrent writer: [`AuthError::Store`] with a conflict).
-    pub async fn install(&self, conn: ConnectionRef, credential: &Credential) -> Result<i64, AuthError> {
-        let previous = match self.inner.store.get_credential(&conn.scope, conn.connection).await? {
+    pub async fn install(
+        &self,
+        conn: ConnectionRef,
+        credential: &Credential,
+    ) -> Result<i64, AuthError> {
+        let previous = match self
+            .inner
+            .store
+            .get_credential(&conn.scope, conn.connection)
+            .await?
+        {
             Some(stored) => Some((stored.version, Credential::from_secret(&stored.secret).ok())),
             None => None,
         };
@@ -208,7 +217,13 @@ impl TokenManager {
         }
         self.inner
             .store
-            .set_connection_status(&conn.scope, conn.connection, ConnectionStatus::Connected, None, None)
+            .set_connection_status(
+                &conn.scope,
+                conn.connection,
+                ConnectionStatus::Connected,
+                None,
+                None,
+            )
             .await?;
         Ok(version)
     }
@@ -271,7 +286,13 @@ impl TokenManager {
     }
 
     fn lock_for(&self, id: ConnectionId) -> Arc<tokio::sync::Mutex<()>> {
-        self.inner.locks.lock().unwrap().entry(id).or_default().clone()
+        self.inner
+            .locks
+            .lock()
+            .unwrap()
+            .entry(id)
+            .or_default()
+            .clone()
     }
 
     async fn refresh(
@@ -316,7 +337,10 @@ impl TokenManager {
         seen_version: i64,
         rejected: Option<&SecretString>,
     ) -> Result<AccessToken, AuthError> {
-        if let Some(t) = self.refreshed_by_someone_else(conn, seen_version, rejected).await? {
+        if let Some(t) = self
+            .refreshed_by_someone_else(conn, seen_version, rejected)
+            .await?
+        {
             return Ok(t);
         }
         let s = &self.inner.settings;
@@ -332,12 +356,20 @@ impl TokenManager {
                 return Err(AuthError::Busy);
             }
             tokio::time::sleep(s.lease_poll).await;
-            if let Some(t) = self.refreshed_by_someone_else(conn, seen_version, rejected).await? {
+            if let Some(t) = self
+                .refreshed_by_someone_else(conn, seen_version, rejected)
+                .await?
+            {
                 return Ok(t);
             }
         }
         let result = self.refresh_with_lease(conn, seen_version, rejected).await;
-        if let Err(e) = self.inner.store.release_lease(&lease, &self.inner.holder).await {
+        if let Err(e) = self
+            .inner
+            .store
+            .release_lease(&lease, &self.inner.holder)
+            .await
+        {
             tracing::warn!(connection = %conn.connection, error = %e, "could not release refresh lease");
         }
         result
@@ -362,11 +394,17 @@ impl TokenManager {
         }
         // A connection already marked reconnect-required is not retried at
         // the provider on every use: a person has to reconnect it.
-        if let Some(c) = self.inner.store.get_connection(&conn.scope, conn.connection).await?
+        if let Some(c) = self
+            .inner
+            .store
+            .get_connection(&conn.scope, conn.connection)
+            .await?
             && c.status == ConnectionStatus::Disconnected
         {
             return Err(AuthError::ReconnectRequired {
-                message: c.status_message.unwrap_or_else(|| RECONNECT_MESSAGE.to_string()),
+                message: c
+                    .status_message
+                    .unwrap_or_else(|| RECONNECT_MESSAGE.to_string()),
                 provider_message: c.provider_error,
             });
         }
@@ -387,13 +425,22 @@ impl TokenManager {
             match self.token_call(&client, o).await {
                 Ok(r) => break r,
                 Err(e) => match oauth::classify(e) {
-                    TokenFailure::Transient { detail, retry_after } => {
+                    TokenFailure::Transient {
+                        detail,
+                        retry_after,
+                    } => {
                         let too_long = retry_after.is_some_and(|r| r > s.max_retry_after);
                         if attempt >= s.max_attempts || too_long {
                             tracing::warn!(connection = %conn.connection, attempt, %detail, "token refresh failed; will retry on next use");
-                            return Err(AuthError::Transient { detail, retry_after });
+                            return Err(AuthError::Transient {
+                                detail,
+                                retry_after,
+                            });
                         }
-                        let backoff = s.backoff_base.saturating_mul(1 << (attempt - 1).min(16)).min(s.backoff_max);
+                        let backoff = s
+                            .backoff_base
+                            .saturating_mul(1 << (attempt - 1).min(16))
+                            .min(s.backoff_max);
                         let delay = retry_after.unwrap_or(backoff);
                         tracing::info!(connection = %conn.connection, attempt, %detail, ?delay, "token endpoint unavailable, retrying");
                         tokio::time::sleep(delay).await;
@@ -405,7 +452,11 @@ impl TokenManager {
                 },
             }
         };
-        let issued = oauth::issued(&response, self.inner.clock.now(), &o.endpoints.scope_separator)?;
+        let issued = oauth::issued(
+            &response,
+            self.inner.clock.now(),
+            &o.endpoints.scope_separator,
+        )?;
         let renewed = OAuth2Credential {
             access_token: issued.access_token,
             // Keep the old refresh token when the provider sends none.
@@ -431,14 +482,19 @@ impl TokenManager {
         {
             Ok(version) => {
                 tracing::debug!(connection = %conn.connection, version, "token refreshed");
-                let Credential::OAuth2(o) = &credential else { unreachable!() };
+                let Credential::OAuth2(o) = &credential else {
+                    unreachable!()
+                };
                 Ok(token_of(o, version))
             }
             Err(e) if e.is_conflict() => {
                 // Someone wrote meanwhile (the lease expired under us, or a
                 // reconnect): theirs wins; use it if it is usable.
                 tracing::warn!(connection = %conn.connection, "credential changed during refresh; using the stored one");
-                match self.refreshed_by_someone_else(conn, loaded.version, rejected).await? {
+                match self
+                    .refreshed_by_someone_else(conn, loaded.version, rejected)
+                    .await?
+                {
                     Some(t) => Ok(t),
                     None => Err(AuthError::Store(e)),
                 }
@@ -457,7 +513,9 @@ impl TokenManager {
             (Grant::ClientCredentials, _) => {
                 let mut req = client.exchange_client_credentials().map_err(config_error)?;
                 if !o.requested_scopes.is_empty() {
-                    req = req.add_scope(OAuthScope::new(o.requested_scopes.join(&o.endpoints.scope_separator)));
+                    req = req.add_scope(OAuthScope::new(
+                        o.requested_scopes.join(&o.endpoints.scope_separator),
+                    ));
                 }
                 req.request_async(&self.inner.http).await
             }
@@ -487,7 +545,8 @@ impl TokenManager {
         {
             return Ok(token_of(o, current.version));
         }
-        self.disconnect(conn, RECONNECT_MESSAGE, Some(p.provider_message())).await
+        self.disconnect(conn, RECONNECT_MESSAGE, Some(p.provider_message()))
+            .await
     }
 
     async fn disconnect(
@@ -516,8 +575,12 @@ impl TokenManager {
     fn client_secret(&self, o: &OAuth2Credential) -> Result<SecretString, AuthError> {
         match &o.client {
             ClientRef::Own { client_secret, .. } => Ok(client_secret.clone()),
-            ClientRef::Operator { connector, .. } => {
-                self.inner.apps.get(connector).map(|a| a.client_secret.clone()).ok_or_else(|| {
+            ClientRef::Operator { connector, .. } => self
+                .inner
+                .apps
+                .get(connector)
+                .map(|a| a.client_secret.clone())
+                .ok_or_else(|| {
                     let (id_env, secret_env) = crate::apps::env_keys(connector);
                     AuthError::AppNotConfigured {
                         connector: connector.clone(),
@@ -526,8 +589,7 @@ impl TokenManager {
                         secret_env,
                         config_key: crate::apps::config_key(connector),
                     }
-                })
-            }
+                }),
         }
     }
 
@@ -554,11 +616,13 @@ impl TokenManager {
         };
         let mut tokens = Vec::new();
         if let Some(rt) = &o.refresh_token {
-            tokens.push(StandardRevocableToken::RefreshToken(RefreshToken::new(rt.expose().to_string())));
+            tokens.push(StandardRevocableToken::RefreshToken(RefreshToken::new(
+                rt.expose().to_string(),
+            )));
         }
-        tokens.push(StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
-            o.access_token.expose().to_string(),
-        )));
+        tokens.push(StandardRevocableToken::AccessToken(
+            oauth2::AccessToken::new(o.access_token.expose().to_string()),
+        ));
         let revoke_url = o.endpoints.revoke_url.as_deref().unwrap_or_default();
         if revoke_url.starts_with("http://") {
             return self.revoke_over_loopback_http(o, revoke_url, tokens).await;
@@ -585,12 +649,14 @@ impl TokenManager {
         revoke_url: &str,
         tokens: Vec<StandardRevocableToken>,
     ) -> Revocation {
-        let loopback = url::Url::parse(revoke_url).ok().is_some_and(|u| match u.host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d == "localhost",
-            None => false,
-        });
+        let loopback = url::Url::parse(revoke_url)
+            .ok()
+            .is_some_and(|u| match u.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            });
         if !loopback {
             return Revocation::Failed("the revocation endpoint must use HTTPS".into());
         }
@@ -622,8 +688,22 @@ impl TokenManager {
             }
             match request.form(&form).send().await {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) => return Revocation::Failed(format!("the revocation endpoint answered HTTP {}", r.status().as_u16())),
-                Err(e) => return Revocation::Failed(format!("could not reach the revocation endpoint ({})", if e.is_timeout() { "timed out" } else { "connection failed" })),
+                Ok(r) => {
+                    return Revocation::Failed(format!(
+                        "the revocation endpoint answered HTTP {}",
+                        r.status().as_u16()
+                    ));
+                }
+                Err(e) => {
+                    return Revocation::Failed(format!(
+                        "could not reach the revocation endpoint ({})",
+                        if e.is_timeout() {
+                            "timed out"
+                        } else {
+                            "connection failed"
+                        }
+                    ));
+                }
             }
         }
         Revocation::Revoked
@@ -652,8 +732,14 @@ impl TokenManager {
     /// # Errors
     /// Store errors.
     pub async fn delete_credential(&self, conn: ConnectionRef) -> Result<Revocation, AuthError> {
-        let outcome = self.revoke(conn).await.unwrap_or_else(|e| Revocation::Failed(e.to_string()));
-        self.inner.store.delete_credential(&conn.scope, conn.connection).await?;
+        let outcome = self
+            .revoke(conn)
+            .await
+            .unwrap_or_else(|e| Revocation::Failed(e.to_string()));
+        self.inner
+            .store
+            .delete_credential(&conn.scope, conn.connection)
+            .await?;
         Ok(outcome)
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use oauth2::basic::{BasicTokenIntrospectionResponse, BasicTokenResponse};
 use oauth2::{
-    AuthType, AuthUrl, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, RedirectUrl, RequestTokenError,
-    RevocationUrl, StandardRevocableToken, TokenResponse as _, TokenUrl,
+    AuthType, AuthUrl, ClientId, ClientSecret, EndpointMaybeSet, EndpointNotSet, RedirectUrl,
+    RequestTokenError, RevocationUrl, StandardRevocableToken, TokenResponse as _, TokenUrl,
 };
 use plugboard_manifest::{ClientAuth, split_scopes};
 use plugboard_vault::SecretString;
@@ -131,7 +131,10 @@ pub(crate) enum TokenFailure {
     /// An OAuth error body (any status, including 200 with `error`).
     OAuth(ProviderError),
     /// Timeouts, 5xx, 429.
-    Transient { detail: String, retry_after: Option<Duration> },
+    Transient {
+        detail: String,
+        retry_after: Option<Duration>,
+    },
     /// A 2xx that is not a token, or an unusable request.
     Other(String),
 }
@@ -143,7 +146,13 @@ impl TokenFailure {
                 message: p.text(),
                 error: p.error,
             },
-            TokenFailure::Transient { detail, retry_after } => AuthError::Transient { detail, retry_after },
+            TokenFailure::Transient {
+                detail,
+                retry_after,
+            } => AuthError::Transient {
+                detail,
+                retry_after,
+            },
             TokenFailure::Other(s) => AuthError::BadTokenResponse(s),
         }
     }
@@ -152,7 +161,11 @@ impl TokenFailure {
 pub(crate) fn classify(e: RequestTokenError<HttpError, ProviderError>) -> TokenFailure {
     match e {
         RequestTokenError::ServerResponse(p) => TokenFailure::OAuth(p),
-        RequestTokenError::Request(HttpError::Transient { host, status, retry_after }) => TokenFailure::Transient {
+        RequestTokenError::Request(HttpError::Transient {
+            host,
+            status,
+            retry_after,
+        }) => TokenFailure::Transient {
             detail: format!("{host} answered HTTP {status}"),
             retry_after,
         },
@@ -184,7 +197,11 @@ pub(crate) struct Issued {
     pub scopes: Option<Vec<String>>,
 }
 
-pub(crate) fn issued(resp: &BasicTokenResponse, now: OffsetDateTime, separator: &str) -> Result<Issued, AuthError> {
+pub(crate) fn issued(
+    resp: &BasicTokenResponse,
+    now: OffsetDateTime,
+    separator: &str,
+) -> Result<Issued, AuthError> {
     if resp.access_token().secret().is_empty() {
         return Err(AuthError::BadTokenResponse("empty access_token".into()));
     }

@@ -8,12 +8,15 @@ use std::time::Duration;
 
 use common::*;
 use plugboard_auth::{
-    AppCredentials, AuthError, CallbackError, ClientChoice, Credential, OperatorApps, PRE_APPROVAL_HELP,
+    AppCredentials, AuthError, CallbackError, ClientChoice, Credential, OperatorApps,
+    PRE_APPROVAL_HELP,
 };
 use plugboard_manifest::{AuthKind, AuthMethod, ClientAuth, OAuth2Settings};
 use plugboard_store::ConnectionStatus;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
-use plugboard_test_support::{FakeZoom, OidcClient, OidcProvider, ZoomApp, ZoomUser, test_redirect_uri};
+use plugboard_test_support::{
+    FakeZoom, OidcClient, OidcProvider, ZoomApp, ZoomUser, test_redirect_uri,
+};
 
 fn oidc_method(oidc: &OidcProvider, client_auth: ClientAuth) -> AuthMethod {
     AuthMethod {
@@ -52,10 +55,18 @@ async fn oidc_flow(client: OidcClient, client_auth: ClientAuth) {
     let apps = apps_for(client);
     let method = oidc_method(&oidc, client_auth);
     let config = Default::default();
-    let conn = env.new_connection("oauth2", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let flows = env.flows(&apps);
     let url = flows
-        .begin_authorization(begin(conn, "oauth2", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "oauth2",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
     let q: std::collections::BTreeMap<_, _> = url.query_pairs().into_owned().collect();
@@ -73,12 +84,19 @@ async fn oidc_flow(client: OidcClient, client_auth: ClientAuth) {
     .await
     .unwrap();
     let params = callback_params(&callback);
-    assert_eq!(params.iss.as_deref(), Some(oidc.issuer().as_str()), "oidc-provider sends RFC 9207 iss");
+    assert_eq!(
+        params.iss.as_deref(),
+        Some(oidc.issuer().as_str()),
+        "oidc-provider sends RFC 9207 iss"
+    );
     let done = flows.complete_authorization(&params).await.unwrap();
     assert_eq!(done.granted_scopes, vec!["openid", "email"]);
     let manager = env.manager(&apps);
     manager.install(conn, &done.credential).await.unwrap();
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
 
     // The token works at the provider (userinfo names the account).
     let token = manager.access_token(conn).await.unwrap();
@@ -96,12 +114,24 @@ async fn oidc_flow(client: OidcClient, client_auth: ClientAuth) {
 
     // Refresh with rotation: a new refresh token replaces the old one, and
     // the old one is dead at the provider.
-    let old = done.credential.as_oauth2().unwrap().refresh_token.clone().unwrap();
+    let old = done
+        .credential
+        .as_oauth2()
+        .unwrap()
+        .refresh_token
+        .clone()
+        .unwrap();
     env.clock.advance(Duration::from_secs(3600));
     let fresh = manager.access_token(conn).await.unwrap();
     assert_ne!(fresh.token, token.token);
-    let Credential::OAuth2(now) = manager.credential(conn).await.unwrap() else { panic!() };
-    assert_ne!(now.refresh_token.as_ref().unwrap(), &old, "oidc-provider rotates refresh tokens");
+    let Credential::OAuth2(now) = manager.credential(conn).await.unwrap() else {
+        panic!()
+    };
+    assert_ne!(
+        now.refresh_token.as_ref().unwrap(),
+        &old,
+        "oidc-provider rotates refresh tokens"
+    );
     assert!(!oidc.is_active(client, old.expose()).await.unwrap());
 
     // Deleting the connection revokes at the provider.
@@ -109,7 +139,10 @@ async fn oidc_flow(client: OidcClient, client_auth: ClientAuth) {
     assert!(oidc.is_active(client, refresh.expose()).await.unwrap());
     let outcome = manager.delete_credential(conn).await.unwrap();
     assert_eq!(outcome, plugboard_auth::Revocation::Revoked);
-    assert!(!oidc.is_active(client, refresh.expose()).await.unwrap(), "revoked at the provider");
+    assert!(
+        !oidc.is_active(client, refresh.expose()).await.unwrap(),
+        "revoked at the provider"
+    );
     assert!(!oidc.is_active(client, fresh.token.expose()).await.unwrap());
 }
 
@@ -130,22 +163,46 @@ async fn denied_consent_ends_the_pending_connection_with_a_clear_message() {
     let apps = apps_for(OidcProvider::BASIC_CLIENT);
     let method = oidc_method(&oidc, ClientAuth::Basic);
     let config = Default::default();
-    let conn = env.new_connection("oauth2", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let flows = env.flows(&apps);
     let url = flows
-        .begin_authorization(begin(conn, "oauth2", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "oauth2",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_oidc(&url, &test_redirect_uri(), "alice", "alice-password", Consent::Deny)
+    let callback = authorize_with_oidc(
+        &url,
+        &test_redirect_uri(),
+        "alice",
+        "alice-password",
+        Consent::Deny,
+    )
+    .await
+    .unwrap();
+    let failure = flows
+        .complete_authorization(&callback_params(&callback))
         .await
-        .unwrap();
-    let failure = flows.complete_authorization(&callback_params(&callback)).await.unwrap_err();
+        .unwrap_err();
     assert_eq!(failure.conn, Some(conn));
-    assert!(matches!(failure.error, CallbackError::Denied { .. }), "{:?}", failure.error);
+    assert!(
+        matches!(failure.error, CallbackError::Denied { .. }),
+        "{:?}",
+        failure.error
+    );
     let c = env.connection(conn).await;
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     assert!(c.status_message.unwrap().contains("choose Allow"));
-    assert_eq!(c.provider_error.as_deref(), Some("End-User aborted interaction"));
+    assert_eq!(
+        c.provider_error.as_deref(),
+        Some("End-User aborted interaction")
+    );
 }
 
 #[tokio::test]
@@ -158,14 +215,25 @@ async fn mismatched_iss_is_refused() {
     let flows = env.flows(&apps);
 
     // Issuer declared explicitly and different from what the provider says.
-    let conn = env.new_connection("oauth2", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let mut req = begin(conn, "oauth2", &method, &config, ClientChoice::Operator);
     req.issuer = Some("https://login.other.example".into());
     let url = flows.begin_authorization(req).await.unwrap();
-    let callback = authorize_with_oidc(&url, &test_redirect_uri(), "alice", "alice-password", Consent::Allow)
+    let callback = authorize_with_oidc(
+        &url,
+        &test_redirect_uri(),
+        "alice",
+        "alice-password",
+        Consent::Allow,
+    )
+    .await
+    .unwrap();
+    let failure = flows
+        .complete_authorization(&callback_params(&callback))
         .await
-        .unwrap();
-    let failure = flows.complete_authorization(&callback_params(&callback)).await.unwrap_err();
+        .unwrap_err();
     assert!(
         matches!(&failure.error, CallbackError::IssuerMismatch { actual, .. } if *actual == oidc.issuer()),
         "{:?}",
@@ -174,19 +242,39 @@ async fn mismatched_iss_is_refused() {
     assert!(failure.to_string().contains("mix-up"));
 
     // No issuer declared: an `iss` from another origin is refused too.
-    let conn = env.new_connection("oauth2", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let url = flows
-        .begin_authorization(begin(conn, "oauth2", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "oauth2",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_oidc(&url, &test_redirect_uri(), "alice", "alice-password", Consent::Allow)
-        .await
-        .unwrap();
+    let callback = authorize_with_oidc(
+        &url,
+        &test_redirect_uri(),
+        "alice",
+        "alice-password",
+        Consent::Allow,
+    )
+    .await
+    .unwrap();
     let mut params = callback_params(&callback);
     params.iss = Some("https://evil.example".into());
     let failure = flows.complete_authorization(&params).await.unwrap_err();
-    assert!(matches!(failure.error, CallbackError::IssuerMismatch { .. }));
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Disconnected);
+    assert!(matches!(
+        failure.error,
+        CallbackError::IssuerMismatch { .. }
+    ));
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Disconnected
+    );
 }
 
 #[tokio::test]
@@ -198,12 +286,22 @@ async fn state_is_one_time_and_unknown_or_expired_states_are_refused() {
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
 
-    let conn = env.new_connection("zoom", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let url = flows
-        .begin_authorization(begin(conn, "zoom", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow).await.unwrap();
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
     let params = callback_params(&callback);
     flows.complete_authorization(&params).await.unwrap();
     assert_eq!(zoom.code_exchanges(), 1);
@@ -217,20 +315,48 @@ async fn state_is_one_time_and_unknown_or_expired_states_are_refused() {
     // Wrong state.
     let mut wrong = params.clone();
     wrong.state = Some("x".repeat(43));
-    assert_eq!(flows.complete_authorization(&wrong).await.unwrap_err().error, CallbackError::UnknownState);
+    assert_eq!(
+        flows
+            .complete_authorization(&wrong)
+            .await
+            .unwrap_err()
+            .error,
+        CallbackError::UnknownState
+    );
     wrong.state = None;
-    assert_eq!(flows.complete_authorization(&wrong).await.unwrap_err().error, CallbackError::MissingState);
+    assert_eq!(
+        flows
+            .complete_authorization(&wrong)
+            .await
+            .unwrap_err()
+            .error,
+        CallbackError::MissingState
+    );
 
     // Expired: the flow was started more than `state_ttl` ago.
-    let conn = env.new_connection("zoom", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
     env.clock.advance(Duration::ZERO);
-    env.clock.set(time::OffsetDateTime::now_utc() - Duration::from_secs(3600));
+    env.clock
+        .set(time::OffsetDateTime::now_utc() - Duration::from_secs(3600));
     let url = flows
-        .begin_authorization(begin(conn, "zoom", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow).await.unwrap();
-    let expired = flows.complete_authorization(&callback_params(&callback)).await.unwrap_err();
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    let expired = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap_err();
     assert_eq!(expired.error, CallbackError::ExpiredState);
     assert!(expired.to_string().contains("expired"));
     assert_eq!(zoom.code_exchanges(), 1);
@@ -243,12 +369,21 @@ async fn zoom_authorization_ends_with_a_working_connection_and_comma_scopes() {
     let env = Env::new().await;
     let apps = zoom_apps();
     let (conn, done) = connect_zoom(&env, &zoom, &apps).await;
-    assert_eq!(done.granted_scopes, vec!["meeting:write", "recording:read", "user_info:read"]);
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        done.granted_scopes,
+        vec!["meeting:write", "recording:read", "user_info:read"]
+    );
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
     let token = env.manager(&apps).access_token(conn).await.unwrap();
     let (status, me) = zoom_me(&zoom, token.token.expose()).await;
     assert_eq!(status, 200);
-    assert_eq!(me["email"], "alice@example.com", "the account the connection belongs to");
+    assert_eq!(
+        me["email"], "alice@example.com",
+        "the account the connection belongs to"
+    );
 }
 
 #[tokio::test]
@@ -274,8 +409,13 @@ async fn bring_your_own_app_uses_the_users_client() {
     req.scopes = Some(vec!["user_info:read".into()]);
     let url = flows.begin_authorization(req).await.unwrap();
     assert!(url.as_str().contains("client_id=users-own-app"));
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow).await.unwrap();
-    let done = flows.complete_authorization(&callback_params(&callback)).await.unwrap();
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    let done = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap();
     let manager = env.manager(&apps);
     manager.install(conn, &done.credential).await.unwrap();
     // Refresh uses the user's client too (Basic auth with their secret).
@@ -292,16 +432,27 @@ async fn operator_app_not_configured_names_the_config_keys() {
     let apps = Arc::new(OperatorApps::new());
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
     let config = zoom_config(&zoom);
-    let conn = env.new_connection("zoom", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let err = env
         .flows(&apps)
-        .begin_authorization(begin(conn, "zoom", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap_err();
     assert!(matches!(err, AuthError::AppNotConfigured { .. }));
     let text = err.to_string();
     assert!(text.contains("PLUGBOARD_OAUTH_ZOOM_CLIENT_ID"), "{text}");
-    assert!(text.contains("PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET"), "{text}");
+    assert!(
+        text.contains("PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET"),
+        "{text}"
+    );
     assert!(text.contains("oauth_apps.zoom"), "{text}");
 }
 
@@ -314,14 +465,31 @@ async fn zoom_pre_approval_error_tells_what_an_admin_must_do() {
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
-    let conn = env.new_connection("zoom", AuthKind::Oauth2AuthorizationCode).await;
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let url = flows
-        .begin_authorization(begin(conn, "zoom", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow).await.unwrap();
-    let failure = flows.complete_authorization(&callback_params(&callback)).await.unwrap_err();
-    assert!(matches!(failure.error, CallbackError::PreApprovalRequired { .. }), "{:?}", failure.error);
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    let failure = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, CallbackError::PreApprovalRequired { .. }),
+        "{:?}",
+        failure.error
+    );
     let c = env.connection(conn).await;
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     let message = c.status_message.unwrap();
@@ -340,14 +508,27 @@ async fn a_second_zoom_authorization_for_the_same_user_breaks_the_first_connecti
     let manager = env.manager(&apps);
     env.clock.advance(Duration::from_secs(3600));
     let err = manager.access_token(first).await.unwrap_err();
-    assert!(matches!(err, AuthError::ReconnectRequired { .. }), "{err:?}");
+    assert!(
+        matches!(err, AuthError::ReconnectRequired { .. }),
+        "{err:?}"
+    );
     let c = env.connection(first).await;
     assert_eq!(c.status, ConnectionStatus::Disconnected);
-    assert!(c.status_message.unwrap().contains("single session per app and user"));
-    assert_eq!(c.provider_error.as_deref(), Some("invalid_grant: Invalid Token!"));
+    assert!(
+        c.status_message
+            .unwrap()
+            .contains("single session per app and user")
+    );
+    assert_eq!(
+        c.provider_error.as_deref(),
+        Some("invalid_grant: Invalid Token!")
+    );
     // The newer connection is fine.
     assert!(manager.access_token(second).await.is_ok());
-    assert_eq!(env.connection(second).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(second).await.status,
+        ConnectionStatus::Connected
+    );
 
     // Another Zoom user authorizing the same app does not affect anyone.
     zoom.add_user(ZoomUser::new("zu-bob", "bob@example.com", "Bob", "B"));
@@ -356,5 +537,8 @@ async fn a_second_zoom_authorization_for_the_same_user_breaks_the_first_connecti
     env.clock.advance(Duration::from_secs(3600));
     assert!(manager.access_token(second).await.is_ok());
     let t = manager.access_token(bob).await.unwrap();
-    assert_eq!(zoom_me(&zoom, t.token.expose()).await.1["email"], "bob@example.com");
+    assert_eq!(
+        zoom_me(&zoom, t.token.expose()).await.1["email"],
+        "bob@example.com"
+    );
 }

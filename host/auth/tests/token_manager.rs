@@ -28,7 +28,10 @@ async fn refresh_at_zoom(zoom: &FakeZoom, refresh_token: &str) -> (u16, serde_js
     let r = reqwest::Client::new()
         .post(zoom.token_url())
         .basic_auth(FakeZoom::CLIENT_ID, Some(FakeZoom::CLIENT_SECRET))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
         .send()
         .await
         .unwrap();
@@ -47,7 +50,10 @@ async fn a_fresh_token_is_served_without_calling_the_provider() {
     let b = manager.access_token(conn).await.unwrap();
     assert_eq!(a.token, b.token);
     assert_eq!(zoom.token_calls(), calls);
-    assert_eq!(a.scopes, vec!["meeting:write", "recording:read", "user_info:read"]);
+    assert_eq!(
+        a.scopes,
+        vec!["meeting:write", "recording:read", "user_info:read"]
+    );
 }
 
 #[tokio::test]
@@ -67,7 +73,10 @@ async fn refresh_ahead_of_expiry_rotates_and_saves_the_new_refresh_token() {
     assert!(second.version > first.version);
     assert_eq!(zoom.refreshes(), 1);
     let new_refresh = stored_refresh_token(&env, conn).await;
-    assert_ne!(new_refresh, old_refresh, "the rotated refresh token is what is stored");
+    assert_ne!(
+        new_refresh, old_refresh,
+        "the rotated refresh token is what is stored"
+    );
 
     // Zoom's refresh tokens are single-use: the old one is dead.
     let (status, body) = refresh_at_zoom(&zoom, old_refresh.expose()).await;
@@ -96,7 +105,11 @@ async fn a_thousand_concurrent_callers_on_an_expired_token_cause_one_token_call(
         .into_iter()
         .map(|r| r.unwrap().unwrap())
         .collect();
-    assert_eq!(zoom.token_calls() - calls, 1, "exactly one call to the token endpoint");
+    assert_eq!(
+        zoom.token_calls() - calls,
+        1,
+        "exactly one call to the token endpoint"
+    );
     assert_eq!(zoom.refreshes(), 1);
     assert!(tokens.iter().all(|t| t.token == tokens[0].token));
     assert!(zoom.access_token_is_live(tokens[0].token.expose()));
@@ -111,7 +124,12 @@ async fn two_replicas_sharing_the_store_refresh_once() {
     // Two managers, each with its own pool on the same database: two
     // replicas. Only the store's lease and CAS can keep them to one call.
     let a = env.manager(&apps);
-    let b = env.manager_on(env.second_replica().await, &apps, fast_settings(), Duration::from_secs(5));
+    let b = env.manager_on(
+        env.second_replica().await,
+        &apps,
+        fast_settings(),
+        Duration::from_secs(5),
+    );
     assert_ne!(a.holder_id(), b.holder_id());
     let calls = zoom.token_calls();
     env.clock.advance(HOUR);
@@ -143,19 +161,32 @@ async fn invalid_grant_marks_the_connection_disconnected_with_the_providers_mess
     let manager = env.manager(&apps);
     env.clock.advance(HOUR);
     let err = manager.access_token(conn).await.unwrap_err();
-    let AuthError::ReconnectRequired { message, provider_message } = err else {
+    let AuthError::ReconnectRequired {
+        message,
+        provider_message,
+    } = err
+    else {
         panic!("{err:?}")
     };
     assert!(message.starts_with("Reconnect required"));
-    assert_eq!(provider_message.as_deref(), Some("invalid_grant: Invalid Token!"));
+    assert_eq!(
+        provider_message.as_deref(),
+        Some("invalid_grant: Invalid Token!")
+    );
     let c = env.connection(conn).await;
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     assert_eq!(c.status_message.as_deref(), Some(message.as_str()));
-    assert_eq!(c.provider_error.as_deref(), Some("invalid_grant: Invalid Token!"));
+    assert_eq!(
+        c.provider_error.as_deref(),
+        Some("invalid_grant: Invalid Token!")
+    );
 
     // Not a loop: later uses do not call the provider again.
     let calls = zoom.token_calls();
-    assert!(matches!(manager.access_token(conn).await, Err(AuthError::ReconnectRequired { .. })));
+    assert!(matches!(
+        manager.access_token(conn).await,
+        Err(AuthError::ReconnectRequired { .. })
+    ));
     assert_eq!(zoom.token_calls(), calls);
 }
 
@@ -178,8 +209,13 @@ async fn http_200_with_an_error_body_is_a_failure() {
         matches!(&err, AuthError::Provider { error, message } if error == "invalid_request" && message.as_deref() == Some("Something went wrong")),
         "{err:?}"
     );
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
-    let Credential::OAuth2(o) = manager.credential(conn).await.unwrap() else { panic!() };
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
+    let Credential::OAuth2(o) = manager.credential(conn).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(o.access_token, before.token, "nothing was saved");
 
     // The same with invalid_grant inside the 200: reconnect required.
@@ -188,8 +224,14 @@ async fn http_200_with_an_error_body_is_a_failure() {
         reason: "Invalid Token!".into(),
     });
     let err = manager.access_token(conn).await.unwrap_err();
-    assert!(matches!(err, AuthError::ReconnectRequired { .. }), "{err:?}");
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Disconnected);
+    assert!(
+        matches!(err, AuthError::ReconnectRequired { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Disconnected
+    );
 }
 
 #[tokio::test]
@@ -202,11 +244,16 @@ async fn server_errors_and_rate_limits_are_retried_and_the_connection_stays_conn
     env.clock.advance(HOUR);
     let calls = zoom.token_calls();
     zoom.push_token_fault(TokenFault::ServerError);
-    zoom.push_token_fault(TokenFault::TooManyRequests { retry_after_secs: 1 });
+    zoom.push_token_fault(TokenFault::TooManyRequests {
+        retry_after_secs: 1,
+    });
     let token = manager.access_token(conn).await.unwrap();
     assert_eq!(zoom.token_calls() - calls, 3, "500, 429, then success");
     assert_eq!(zoom.refreshes(), 1);
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
     assert_eq!(zoom_me(&zoom, token.token.expose()).await.0, 200);
 }
 
@@ -225,14 +272,25 @@ async fn persistent_outage_is_a_transient_error_not_a_disconnection() {
     let err = manager.access_token(conn).await.unwrap_err();
     assert!(matches!(err, AuthError::Transient { .. }), "{err:?}");
     assert_eq!(zoom.token_calls() - calls, 4, "bounded: max_attempts");
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
     // A Retry-After longer than we wait for is not slept on.
-    zoom.push_token_fault(TokenFault::TooManyRequests { retry_after_secs: 3600 });
+    zoom.push_token_fault(TokenFault::TooManyRequests {
+        retry_after_secs: 3600,
+    });
     let err = manager.access_token(conn).await.unwrap_err();
-    assert!(matches!(err, AuthError::Transient { retry_after: Some(d), .. } if d == HOUR), "{err:?}");
+    assert!(
+        matches!(err, AuthError::Transient { retry_after: Some(d), .. } if d == HOUR),
+        "{err:?}"
+    );
     // When Zoom is back, the next use refreshes.
     assert!(manager.access_token(conn).await.is_ok());
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
 }
 
 #[tokio::test]
@@ -241,13 +299,21 @@ async fn token_endpoint_timeouts_are_retried() {
     let env = Env::new().await;
     let apps = zoom_apps();
     let (conn, _) = connect_zoom(&env, &zoom, &apps).await;
-    let manager = env.manager_on(env.store.clone(), &apps, fast_settings(), Duration::from_millis(300));
+    let manager = env.manager_on(
+        env.store.clone(),
+        &apps,
+        fast_settings(),
+        Duration::from_millis(300),
+    );
     env.clock.advance(HOUR);
     zoom.push_token_fault(TokenFault::Hang(Duration::from_secs(3)));
     let token = manager.access_token(conn).await.unwrap();
     assert_eq!(zoom.refreshes(), 1);
     assert_eq!(zoom_me(&zoom, token.token.expose()).await.0, 200);
-    assert_eq!(env.connection(conn).await.status, ConnectionStatus::Connected);
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Connected
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +327,11 @@ async fn missing_expires_in_means_refresh_on_the_first_401() {
     let manager = env.manager(&apps);
     env.clock.advance(24 * HOUR);
     let token = manager.access_token(conn).await.unwrap();
-    assert_eq!(zoom.refreshes(), 0, "unknown expiry is not refreshed on time");
+    assert_eq!(
+        zoom.refreshes(),
+        0,
+        "unknown expiry is not refreshed on time"
+    );
 
     zoom.expire_access_token(token.token.expose());
     let (status, body) = zoom_me(&zoom, token.token.expose()).await;
@@ -280,7 +350,11 @@ async fn missing_expires_in_means_refresh_on_the_first_401() {
         .map(|r| r.unwrap().unwrap())
         .collect();
     assert_eq!(zoom.refreshes(), 1);
-    assert!(fresh.iter().all(|t| t.token == fresh[0].token && t.token != token.token));
+    assert!(
+        fresh
+            .iter()
+            .all(|t| t.token == fresh[0].token && t.token != token.token)
+    );
     assert_eq!(zoom_me(&zoom, fresh[0].token.expose()).await.0, 200);
 }
 
@@ -297,14 +371,20 @@ async fn a_lost_refresh_response_ends_in_reconnect_required_not_a_silent_loop() 
     env.clock.advance(HOUR);
     zoom.push_token_fault(TokenFault::ProcessThenFail);
     let err = manager.access_token(conn).await.unwrap_err();
-    assert!(matches!(err, AuthError::ReconnectRequired { .. }), "{err:?}");
+    assert!(
+        matches!(err, AuthError::ReconnectRequired { .. }),
+        "{err:?}"
+    );
     let c = env.connection(conn).await;
     assert_eq!(c.status, ConnectionStatus::Disconnected);
     assert!(c.status_message.unwrap().contains("Reconnect"));
     // "After restart": a new manager on the same store does not loop either.
     let calls = zoom.token_calls();
     let restarted = env.manager(&apps);
-    assert!(matches!(restarted.access_token(conn).await, Err(AuthError::ReconnectRequired { .. })));
+    assert!(matches!(
+        restarted.access_token(conn).await,
+        Err(AuthError::ReconnectRequired { .. })
+    ));
     assert_eq!(zoom.token_calls(), calls);
 }
 
@@ -317,11 +397,20 @@ async fn deleting_a_connection_revokes_its_tokens_at_zoom() {
     let manager = env.manager(&apps);
     let token = manager.access_token(conn).await.unwrap();
     let rt = stored_refresh_token(&env, conn).await;
-    assert_eq!(manager.delete_credential(conn).await.unwrap(), Revocation::Revoked);
+    assert_eq!(
+        manager.delete_credential(conn).await.unwrap(),
+        Revocation::Revoked
+    );
     assert!(zoom.revocations() >= 1);
     assert!(zoom.revoked_tokens().contains(&rt.expose().to_string()));
-    assert!(!zoom.access_token_is_live(token.token.expose()), "the session is gone at Zoom");
-    assert!(matches!(manager.access_token(conn).await, Err(AuthError::NoCredential)));
+    assert!(
+        !zoom.access_token_is_live(token.token.expose()),
+        "the session is gone at Zoom"
+    );
+    assert!(matches!(
+        manager.access_token(conn).await,
+        Err(AuthError::NoCredential)
+    ));
 }
 
 #[tokio::test]
@@ -361,10 +450,16 @@ async fn reconnecting_with_a_new_client_revokes_the_old_tokens() {
     )
     .await
     .unwrap();
-    let done = flows.complete_authorization(&callback_params(&callback)).await.unwrap();
+    let done = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap();
     assert!(done.reconnect);
     manager.install(conn, &done.credential).await.unwrap();
-    assert!(!zoom.access_token_is_live(old.token.expose()), "old tokens revoked");
+    assert!(
+        !zoom.access_token_is_live(old.token.expose()),
+        "old tokens revoked"
+    );
     let new = manager.access_token(conn).await.unwrap();
     assert_eq!(zoom_me(&zoom, new.token.expose()).await.0, 200);
 }
@@ -401,27 +496,51 @@ async fn client_credentials_against_oidc_provider_renew_by_asking_again() {
         .await
         .unwrap();
     assert!(credential.expires_at().is_some());
-    let conn = env.new_connection("oauth2", AuthKind::Oauth2ClientCredentials).await;
+    let conn = env
+        .new_connection("oauth2", AuthKind::Oauth2ClientCredentials)
+        .await;
     let manager = env.manager(&apps);
     manager.install(conn, &credential).await.unwrap();
     let first = manager.access_token(conn).await.unwrap();
     env.clock.advance(HOUR);
     let second = manager.access_token(conn).await.unwrap();
     assert_ne!(first.token, second.token);
-    assert!(oidc.is_active(OidcProvider::POST_CLIENT, second.token.expose()).await.unwrap());
+    assert!(
+        oidc.is_active(OidcProvider::POST_CLIENT, second.token.expose())
+            .await
+            .unwrap()
+    );
 
     // Wrong secret: the provider's refusal, in words.
     let bad = ClientChoice::Own {
         client_id: OidcProvider::POST_CLIENT.client_id.into(),
         client_secret: "wrong".into(),
     };
-    let err = flows.client_credentials("oauth2", &method, &config, bad, None).await.unwrap_err();
-    assert!(matches!(&err, AuthError::Provider { error, .. } if error == "invalid_client"), "{err:?}");
+    let err = flows
+        .client_credentials("oauth2", &method, &config, bad, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, AuthError::Provider { error, .. } if error == "invalid_client"),
+        "{err:?}"
+    );
 
     // The password grant is refused for a connector that does not declare it.
     let err = flows
-        .password_grant("oauth2", &method, &config, client, None, "alice", &"pw".into())
+        .password_grant(
+            "oauth2",
+            &method,
+            &config,
+            client,
+            None,
+            "alice",
+            &"pw".into(),
+        )
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("does not declare the password grant"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("does not declare the password grant"),
+        "{err}"
+    );
 }

@@ -64,7 +64,11 @@ impl Browser {
                 let text = value.to_str().unwrap_or_default();
                 let pair = text.split(';').next().unwrap_or_default();
                 if let Some((k, v)) = pair.split_once('=') {
-                    if v.is_empty() || text.to_ascii_lowercase().contains("expires=thu, 01 jan 1970") {
+                    if v.is_empty()
+                        || text
+                            .to_ascii_lowercase()
+                            .contains("expires=thu, 01 jan 1970")
+                    {
                         jar.remove(k.trim());
                     } else {
                         jar.insert(k.trim().to_string(), v.to_string());
@@ -207,7 +211,8 @@ pub async fn authorize_with_zoom(
                 Consent::Allow => "allow",
                 Consent::Deny => "deny",
             };
-            let ticket = extract_hidden(&page.body, "ticket").context("no ticket on consent page")?;
+            let ticket =
+                extract_hidden(&page.body, "ticket").context("no ticket on consent page")?;
             let posted = browser
                 .post_form(
                     &page.url.join("/oauth/authorize/consent")?,

@@ -22,6 +22,10 @@
 //! pre-approval mode, expiring tokens now, adding recordings; counters for
 //! token-endpoint calls, refreshes, code exchanges, revocations.
 
+// Handlers return ready-made error responses from helpers; their size is
+// irrelevant in a test server.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -195,7 +199,12 @@ impl FakeZoom {
             client_secret: Self::CLIENT_SECRET.into(),
             scopes: ZOOM_SCOPES.iter().map(|s| s.to_string()).collect(),
         });
-        zoom.add_user(ZoomUser::new("zu-alice", "alice@example.com", "Alice", "Example"));
+        zoom.add_user(ZoomUser::new(
+            "zu-alice",
+            "alice@example.com",
+            "Alice",
+            "Example",
+        ));
         zoom.sign_in("alice@example.com");
         zoom
     }
@@ -259,7 +268,12 @@ impl FakeZoom {
     }
 
     pub fn add_recordings(&self, email: &str, recordings: impl IntoIterator<Item = Recording>) {
-        self.with(|i| i.recordings.entry(email.to_string()).or_default().extend(recordings));
+        self.with(|i| {
+            i.recordings
+                .entry(email.to_string())
+                .or_default()
+                .extend(recordings)
+        });
     }
 
     /// Make this access token expired, as if its hour had passed.
@@ -452,7 +466,11 @@ async fn authorize(State(s): State<Shared>, Query(q): Query<HashMap<String, Stri
         return (StatusCode::BAD_REQUEST, "Invalid client_id: app not found").into_response();
     };
     let Some(redirect_uri) = q.get("redirect_uri").cloned() else {
-        return (StatusCode::BAD_REQUEST, "Invalid redirect: redirect_uri missing").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect: redirect_uri missing",
+        )
+            .into_response();
     };
     if q.get("response_type").map(String::as_str) != Some("code") {
         return redirect_with(&redirect_uri, &[("error", "unsupported_response_type")]);
@@ -514,7 +532,11 @@ fn approve(i: &mut Inner, params: AuthorizeParams) -> Response {
 async fn consent(State(s): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut i = s.lock().unwrap();
     let Some(params) = form.get("ticket").and_then(|t| i.tickets.remove(t)) else {
-        return (StatusCode::BAD_REQUEST, "This authorization request expired.").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "This authorization request expired.",
+        )
+            .into_response();
     };
     if form.get("decision").map(String::as_str) == Some("allow") {
         return approve(&mut i, params);
@@ -543,7 +565,11 @@ async fn token(
     let mut fail_after = false;
     match fault {
         Some(TokenFault::ServerError) => {
-            return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal Error");
+            return oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Internal Error",
+            );
         }
         Some(TokenFault::TooManyRequests { retry_after_secs }) => {
             let mut r = oauth_error(
@@ -551,8 +577,10 @@ async fn token(
                 "too_many_requests",
                 "You have reached the maximum per-second rate limit for this API.",
             );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_secs.to_string().parse().unwrap());
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                retry_after_secs.to_string().parse().unwrap(),
+            );
             return r;
         }
         Some(TokenFault::ErrorBody200 { error, reason }) => {
@@ -560,7 +588,11 @@ async fn token(
         }
         Some(TokenFault::Hang(d)) => {
             tokio::time::sleep(d).await;
-            return oauth_error(StatusCode::GATEWAY_TIMEOUT, "server_error", "Gateway Timeout");
+            return oauth_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "server_error",
+                "Gateway Timeout",
+            );
         }
         Some(TokenFault::ProcessThenFail) => fail_after = true,
         Some(TokenFault::OmitExpiresIn) => with_expiry = false,
@@ -581,7 +613,11 @@ async fn token(
         ),
     };
     if fail_after {
-        return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal Error");
+        return oauth_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Internal Error",
+        );
     }
     response
 }
@@ -611,15 +647,27 @@ fn code_grant(
     grant.used = true;
     let grant = grant.clone();
     if form.get("redirect_uri") != Some(&grant.redirect_uri) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid redirect uri");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Invalid redirect uri",
+        );
     }
     if let Some(challenge) = &grant.challenge {
         let Some(verifier) = form.get("code_verifier") else {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid code_verifier");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid code_verifier",
+            );
         };
         let computed = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()));
         if &computed != challenge {
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Invalid code_verifier");
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Invalid code_verifier",
+            );
         }
     }
     if i.pre_approval_required {
@@ -635,7 +683,14 @@ fn code_grant(
     i.sessions
         .insert((app.client_id.clone(), grant.user.clone()), session);
     i.code_exchanges += 1;
-    let body = issue_tokens(i, &app.client_id, &grant.user, &grant.scopes, session, with_expiry);
+    let body = issue_tokens(
+        i,
+        &app.client_id,
+        &grant.user,
+        &grant.scopes,
+        session,
+        with_expiry,
+    );
     json_response(StatusCode::OK, body)
 }
 
@@ -652,12 +707,22 @@ fn refresh_grant(
     let Some(rec) = i.refresh.get(token).cloned() else {
         return invalid();
     };
-    if rec.used || rec.client_id != app.client_id || !session_live(i, &rec.client_id, &rec.user, rec.session) {
+    if rec.used
+        || rec.client_id != app.client_id
+        || !session_live(i, &rec.client_id, &rec.user, rec.session)
+    {
         return invalid();
     }
     i.refresh.get_mut(token).expect("present").used = true;
     i.refreshes += 1;
-    let body = issue_tokens(i, &rec.client_id, &rec.user, &rec.scopes, rec.session, with_expiry);
+    let body = issue_tokens(
+        i,
+        &rec.client_id,
+        &rec.user,
+        &rec.scopes,
+        rec.session,
+        with_expiry,
+    );
     json_response(StatusCode::OK, body)
 }
 
@@ -675,7 +740,11 @@ async fn revoke(
         Err(r) => return r,
     };
     let Some(token) = q.get("token").or(form.get("token")).cloned() else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Token is required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Token is required",
+        );
     };
     let owner = i
         .access
@@ -701,13 +770,25 @@ async fn revoke(
 
 fn check_access(i: &Inner, token: &str) -> Result<AccessRec, Response> {
     let Some(rec) = i.access.get(token) else {
-        return Err(api_error(StatusCode::UNAUTHORIZED, 124, "Invalid access token."));
+        return Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            124,
+            "Invalid access token.",
+        ));
     };
     if !session_live(i, &rec.client_id, &rec.user, rec.session) {
-        return Err(api_error(StatusCode::UNAUTHORIZED, 124, "Invalid access token."));
+        return Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            124,
+            "Invalid access token.",
+        ));
     }
     if rec.expires_at <= Instant::now() {
-        return Err(api_error(StatusCode::UNAUTHORIZED, 124, "Access token is expired."));
+        return Err(api_error(
+            StatusCode::UNAUTHORIZED,
+            124,
+            "Access token is expired.",
+        ));
     }
     Ok(rec.clone())
 }
@@ -764,7 +845,11 @@ async fn create_meeting(
         Err(r) => return r,
     };
     let Some(topic) = body.get("topic").and_then(Value::as_str) else {
-        return api_error(StatusCode::BAD_REQUEST, 300, "Validation Failed: topic is required.");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            300,
+            "Validation Failed: topic is required.",
+        );
     };
     let mut i = s.lock().unwrap();
     i.next_meeting += 1;

@@ -132,11 +132,7 @@ impl OidcProvider {
                 .basic_auth(client.client_id, Some(client.client_secret))
                 .form(&[("token", token)])
         };
-        let r: serde_json::Value = request
-            .send()
-            .await?
-            .json()
-            .await?;
+        let r: serde_json::Value = request.send().await?.json().await?;
         Ok(r["active"].as_bool().unwrap_or(false))
     }
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use plugboard_auth::{
-    AppCredentials, AuthFlows, BeginAuthorization, ClientChoice, CompletedAuthorization, ConnectionRef,
-    FlowSettings, ManagerSettings, ManualClock, OAuthHttp, OperatorApps, TokenManager,
+    AppCredentials, AuthFlows, BeginAuthorization, ClientChoice, CompletedAuthorization,
+    ConnectionRef, FlowSettings, ManagerSettings, ManualClock, OAuthHttp, OperatorApps,
+    TokenManager,
 };
 use plugboard_manifest::{AuthKind, AuthMethod, ClientAuth, OAuth2Settings};
 use plugboard_store::{Connection, FolderId, NewConnection, Scope, Store};
@@ -37,7 +38,10 @@ impl Env {
         let org = store.create_organization("Acme").await.unwrap();
         let tenant = store.create_tenant(org.id, "default").await.unwrap();
         let scope = tenant.scope();
-        let user = store.create_user(org.id, "alice", "Alice", None).await.unwrap();
+        let user = store
+            .create_user(org.id, "alice", "Alice", None)
+            .await
+            .unwrap();
         let folder = store.personal_folder(&scope, user.id).await.unwrap();
         Env {
             dir,
@@ -56,7 +60,10 @@ impl Env {
     pub async fn new_connection(&self, connector: &str, kind: AuthKind) -> ConnectionRef {
         let c = self
             .store
-            .create_connection(&self.scope, NewConnection::new(self.folder, connector, kind.as_str(), connector))
+            .create_connection(
+                &self.scope,
+                NewConnection::new(self.folder, connector, kind.as_str(), connector),
+            )
             .await
             .unwrap();
         ConnectionRef {
@@ -66,7 +73,11 @@ impl Env {
     }
 
     pub async fn connection(&self, conn: ConnectionRef) -> Connection {
-        self.store.get_connection(&conn.scope, conn.connection).await.unwrap().unwrap()
+        self.store
+            .get_connection(&conn.scope, conn.connection)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     pub fn flows(&self, apps: &Arc<OperatorApps>) -> AuthFlows {
@@ -80,7 +91,12 @@ impl Env {
     }
 
     pub fn manager(&self, apps: &Arc<OperatorApps>) -> TokenManager {
-        self.manager_on(self.store.clone(), apps, fast_settings(), Duration::from_secs(5))
+        self.manager_on(
+            self.store.clone(),
+            apps,
+            fast_settings(),
+            Duration::from_secs(5),
+        )
     }
 
     pub fn manager_on(
@@ -90,7 +106,13 @@ impl Env {
         settings: ManagerSettings,
         timeout: Duration,
     ) -> TokenManager {
-        TokenManager::new(store, OAuthHttp::new(timeout), apps.clone(), self.clock.clone(), settings)
+        TokenManager::new(
+            store,
+            OAuthHttp::new(timeout),
+            apps.clone(),
+            self.clock.clone(),
+            settings,
+        )
     }
 }
 
@@ -134,7 +156,11 @@ pub fn zoom_method(kind: AuthKind) -> AuthMethod {
         }),
         token_placement: None,
         scopes_offered: vec![],
-        scopes_default: vec!["meeting:write".into(), "recording:read".into(), "user_info:read".into()],
+        scopes_default: vec![
+            "meeting:write".into(),
+            "recording:read".into(),
+            "user_info:read".into(),
+        ],
     }
 }
 
@@ -179,18 +205,38 @@ pub fn callback_params(url: &Url) -> plugboard_auth::CallbackParams {
 
 /// Connect a new Zoom connection through the whole authorization-code flow
 /// and install its credential.
-pub async fn connect_zoom(env: &Env, zoom: &FakeZoom, apps: &Arc<OperatorApps>) -> (ConnectionRef, CompletedAuthorization) {
-    let conn = env.new_connection("zoom", AuthKind::Oauth2AuthorizationCode).await;
+pub async fn connect_zoom(
+    env: &Env,
+    zoom: &FakeZoom,
+    apps: &Arc<OperatorApps>,
+) -> (ConnectionRef, CompletedAuthorization) {
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
     let config = zoom_config(zoom);
     let flows = env.flows(apps);
     let url = flows
-        .begin_authorization(begin(conn, "zoom", &method, &config, ClientChoice::Operator))
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
         .await
         .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow).await.unwrap();
-    let done = flows.complete_authorization(&callback_params(&callback)).await.unwrap();
-    env.manager(apps).install(conn, &done.credential).await.unwrap();
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    let done = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap();
+    env.manager(apps)
+        .install(conn, &done.credential)
+        .await
+        .unwrap();
     (conn, done)
 }
 
