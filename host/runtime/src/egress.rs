@@ -258,10 +258,13 @@ fn classify_v4(ip: Ipv4Addr) -> Class {
         Class::Unspecified
     } else if a == 127 {
         Class::Loopback
-    } else if a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168) {
+    } else if a == 10
+        || (a == 172 && (16..=31).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 100 && (64..=127).contains(&b))
+    {
+        // RFC 1918, and CGNAT (RFC 6598).
         Class::Private
-    } else if a == 100 && (64..=127).contains(&b) {
-        Class::Private // CGNAT, RFC 6598
     } else if a == 169 && b == 254 {
         Class::LinkLocal
     } else if (224..=239).contains(&a) || ip == Ipv4Addr::BROADCAST {

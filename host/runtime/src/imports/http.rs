@@ -233,12 +233,15 @@ async fn execute(
     builder.send().await.map_err(request_error)
 }
 
+/// A header carrying the credential (marked sensitive).
+type CredentialHeader = (HeaderName, HeaderValue);
+
 /// The client to use and the credential header to add.
 fn client_and_header(
     call: &CallState,
     credential: &Credential,
     placement: Option<&TokenPlacement>,
-) -> Result<(Arc<reqwest::Client>, Option<(HeaderName, HeaderValue)>), HttpError> {
+) -> Result<(Arc<reqwest::Client>, Option<CredentialHeader>), HttpError> {
     let shared = &call.shared;
     let header = |name: &str, value: Zeroizing<String>| {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {

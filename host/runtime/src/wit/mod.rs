@@ -52,10 +52,10 @@ pub fn detect_contract(engine: &Engine, component: &Component) -> Result<String,
     let Some(version) = exported else {
         // No plugin export: maybe it imports a contract we can name.
         for (name, _) in ty.imports(engine) {
-            if let Some(version) = contract_version(name) {
-                if !SUPPORTED_VERSIONS.contains(&version.as_str()) {
-                    return Err(ContractProblem::Unsupported { found: version });
-                }
+            if let Some(version) = contract_version(name)
+                && !SUPPORTED_VERSIONS.contains(&version.as_str())
+            {
+                return Err(ContractProblem::Unsupported { found: version });
             }
         }
         return Err(ContractProblem::NotAConnector {
@@ -67,10 +67,10 @@ pub fn detect_contract(engine: &Engine, component: &Component) -> Result<String,
     }
     // Imports of our package must name the same version as the export.
     for (name, _) in ty.imports(engine) {
-        if let Some(imported) = contract_version(name) {
-            if imported != version {
-                return Err(ContractProblem::Unsupported { found: imported });
-            }
+        if let Some(imported) = contract_version(name)
+            && imported != version
+        {
+            return Err(ContractProblem::Unsupported { found: imported });
         }
     }
     Ok(version)
