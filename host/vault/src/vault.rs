@@ -18,6 +18,13 @@ use uuid::Uuid;
 use crate::envelope::DataKey;
 use crate::{Aad, KeyStore, Progress, RootKeySource, RootKeyring, Sealed, SecretBytes, VaultError};
 
+fn source_path(source: &RootKeySource) -> Option<&std::path::Path> {
+    match source {
+        RootKeySource::DataDir(p) | RootKeySource::File(p) => Some(p),
+        RootKeySource::Inline(_) => None,
+    }
+}
+
 /// What [`Vault::rotate_root`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RootRotation {
@@ -63,6 +70,7 @@ impl Vault {
             .all_data_keys()
             .await
             .map_err(VaultError::key_store("list data keys"))?;
+        let mut generated = false;
         let ring = match RootKeyring::load(&source)? {
             Some(ring) => ring,
             None => {
@@ -79,16 +87,20 @@ impl Vault {
                 }
                 let ring = RootKeyring::generate();
                 ring.save(&source, true)?;
+                generated = true;
                 ring
             }
         };
         Self::verify(&ring, &checks, &data_keys)?;
-        for v in ring.versions() {
-            if !checks.iter().any(|c| c.version == v) {
-                keys.add_root_key_check(&ring.check(v).expect("version exists"))
-                    .await
-                    .map_err(VaultError::key_store("store root key check"))?;
+        if let Err(e) = Self::register_checks(&ring, &checks, keys).await {
+            if generated {
+                // Another replica registered its own first key meanwhile:
+                // ours guards nothing, so do not leave it behind.
+                if let Some(p) = source_path(&source) {
+                    let _ = std::fs::remove_file(p);
+                }
             }
+            return Err(e);
         }
         Ok(Self {
             source: Some(source),
@@ -112,16 +124,39 @@ impl Vault {
             .await
             .map_err(VaultError::key_store("list data keys"))?;
         Self::verify(&ring, &checks, &data_keys)?;
-        for v in ring.versions() {
-            keys.add_root_key_check(&ring.check(v).expect("version exists"))
-                .await
-                .map_err(VaultError::key_store("store root key check"))?;
-        }
+        Self::register_checks(&ring, &checks, keys).await?;
         Ok(Self {
             source: None,
             ring: RwLock::new(ring),
             cache: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Stores check values for versions the key store lacks, then reads
+    /// them back: when two processes raced to register different keys under
+    /// one version, the loser finds out here.
+    async fn register_checks(
+        ring: &RootKeyring,
+        known: &[crate::RootKeyCheck],
+        keys: &dyn KeyStore,
+    ) -> Result<(), VaultError> {
+        let mut added = false;
+        for v in ring.versions() {
+            if !known.iter().any(|c| c.version == v) {
+                keys.add_root_key_check(&ring.check(v).expect("version exists"))
+                    .await
+                    .map_err(VaultError::key_store("store root key check"))?;
+                added = true;
+            }
+        }
+        if added {
+            let checks = keys
+                .root_key_checks()
+                .await
+                .map_err(VaultError::key_store("read root key checks"))?;
+            Self::verify(ring, &checks, &[])?;
+        }
+        Ok(())
     }
 
     fn verify(

@@ -302,3 +302,86 @@ fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+/// A key store whose first read of the check values misses a concurrent
+/// registration (as when two replicas start on an empty database at once).
+struct RacingKeyStore {
+    inner: MemoryKeyStore,
+    first_read: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl KeyStore for RacingKeyStore {
+    async fn root_key_checks(
+        &self,
+    ) -> Result<Vec<plugboard_vault::RootKeyCheck>, plugboard_vault::KeyStoreError> {
+        if self
+            .first_read
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(Vec::new());
+        }
+        self.inner.root_key_checks().await
+    }
+    async fn add_root_key_check(
+        &self,
+        c: &plugboard_vault::RootKeyCheck,
+    ) -> Result<(), plugboard_vault::KeyStoreError> {
+        self.inner.add_root_key_check(c).await
+    }
+    async fn latest_data_key(
+        &self,
+        t: Uuid,
+    ) -> Result<Option<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.inner.latest_data_key(t).await
+    }
+    async fn data_key(
+        &self,
+        t: Uuid,
+        v: u32,
+    ) -> Result<Option<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.inner.data_key(t, v).await
+    }
+    async fn insert_data_key(
+        &self,
+        k: &plugboard_vault::WrappedDataKey,
+    ) -> Result<bool, plugboard_vault::KeyStoreError> {
+        self.inner.insert_data_key(k).await
+    }
+    async fn all_data_keys(
+        &self,
+    ) -> Result<Vec<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.inner.all_data_keys().await
+    }
+    async fn replace_data_key(
+        &self,
+        k: &plugboard_vault::WrappedDataKey,
+        r: u32,
+    ) -> Result<bool, plugboard_vault::KeyStoreError> {
+        self.inner.replace_data_key(k, r).await
+    }
+}
+
+#[tokio::test]
+async fn two_first_starts_racing_on_one_database_do_not_both_win() {
+    let winner_dir = tempfile::tempdir().unwrap();
+    let loser_dir = tempfile::tempdir().unwrap();
+    let keys = RacingKeyStore {
+        inner: MemoryKeyStore::default(),
+        first_read: std::sync::atomic::AtomicBool::new(false),
+    };
+    Vault::open(data_dir_source(&winner_dir), &keys)
+        .await
+        .unwrap();
+    // the loser read the (still empty) check table before the winner wrote it
+    keys.first_read
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = Vault::open(data_dir_source(&loser_dir), &keys)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::WrongRootKey { version: 1 }), "{e}");
+    assert!(
+        !loser_dir.path().join("root.key").exists(),
+        "the losing key file is removed"
+    );
+}
