@@ -725,6 +725,49 @@ impl TokenManager {
         }
     }
 
+    /// A connector (WIT `auth`) or the server says a person must reconnect:
+    /// mark the connection Disconnected with `message`, keeping the
+    /// provider's words as the provider error message. Tokens stay stored
+    /// (a reconnect replaces them, see [`Self::install`]).
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn request_reconnect(
+        &self,
+        conn: ConnectionRef,
+        message: &str,
+        provider_message: Option<&str>,
+    ) -> Result<(), AuthError> {
+        self.inner
+            .store
+            .set_connection_status(
+                &conn.scope,
+                conn.connection,
+                ConnectionStatus::Disconnected,
+                Some(message),
+                provider_message,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The connection's OAuth client changed (BYOA client id or secret
+    /// edited) or its credential must not be used any more: revoke the
+    /// tokens, delete them, and mark the connection Disconnected with
+    /// `reason` so a person reconnects. No stale tokens are kept.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn discard(
+        &self,
+        conn: ConnectionRef,
+        reason: &str,
+    ) -> Result<Revocation, AuthError> {
+        let outcome = self.delete_credential(conn).await?;
+        self.request_reconnect(conn, reason, None).await?;
+        Ok(outcome)
+    }
+
     /// Deleting a connection: revoke at the provider, then delete the
     /// stored credential whatever the provider said (the outcome is
     /// returned so the caller can tell the person).

@@ -62,7 +62,8 @@ async fn three_processes_sharing_postgres_refresh_once() {
     let calls = zoom.token_calls();
 
     // Three processes, started together: each sees the token as expired
-    // (their clocks are an hour ahead) and 100 callers ask for it.
+    // (their clocks are an hour ahead) and 334 callers each ask for it:
+    // 1002 concurrent invocations in all.
     let go = dir.path().join("go");
     let children: Vec<_> = (0..3)
         .map(|_| {
@@ -173,7 +174,7 @@ async fn child_refresher_process() {
     while !go.exists() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let tasks: Vec<_> = (0..100)
+    let tasks: Vec<_> = (0..334)
         .map(|_| {
             let m = manager.clone();
             tokio::spawn(async move { m.access_token(conn).await })

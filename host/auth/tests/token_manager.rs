@@ -544,3 +544,53 @@ async fn client_credentials_against_oidc_provider_renew_by_asking_again() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn changing_the_client_discards_the_tokens_and_asks_for_reconnection() {
+    let zoom = FakeZoom::start().await;
+    let env = Env::new().await;
+    let apps = zoom_apps();
+    let (conn, _) = connect_zoom(&env, &zoom, &apps).await;
+    let manager = env.manager(&apps);
+    let token = manager.access_token(conn).await.unwrap();
+    let outcome = manager
+        .discard(
+            conn,
+            "The OAuth app's client ID or secret changed: reconnect to sign in with it.",
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, Revocation::Revoked);
+    assert!(!zoom.access_token_is_live(token.token.expose()));
+    assert!(matches!(
+        manager.access_token(conn).await,
+        Err(AuthError::NoCredential)
+    ));
+    let c = env.connection(conn).await;
+    assert_eq!(c.status, ConnectionStatus::Disconnected);
+    assert!(
+        c.status_message
+            .unwrap()
+            .contains("client ID or secret changed")
+    );
+}
+
+#[tokio::test]
+async fn a_connector_can_ask_for_reconnection_with_the_providers_words() {
+    let zoom = FakeZoom::start().await;
+    let env = Env::new().await;
+    let apps = zoom_apps();
+    let (conn, _) = connect_zoom(&env, &zoom, &apps).await;
+    let manager = env.manager(&apps);
+    manager
+        .request_reconnect(
+            conn,
+            "Reconnect required: Zoom revoked the app's access.",
+            Some("Invalid access token."),
+        )
+        .await
+        .unwrap();
+    let c = env.connection(conn).await;
+    assert_eq!(c.status, ConnectionStatus::Disconnected);
+    assert_eq!(c.provider_error.as_deref(), Some("Invalid access token."));
+}
