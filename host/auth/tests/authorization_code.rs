@@ -15,7 +15,7 @@ use plugboard_manifest::{AuthKind, AuthMethod, ClientAuth, OAuth2Settings};
 use plugboard_store::ConnectionStatus;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
 use plugboard_test_support::{
-    FakeZoom, OidcClient, OidcProvider, ZoomApp, ZoomUser, test_redirect_uri,
+    FakeZoom, OidcClient, OidcProvider, TokenFault, ZoomApp, ZoomUser, test_redirect_uri,
 };
 
 fn oidc_method(oidc: &OidcProvider, client_auth: ClientAuth) -> AuthMethod {
@@ -540,5 +540,104 @@ async fn a_second_zoom_authorization_for_the_same_user_breaks_the_first_connecti
     assert_eq!(
         zoom_me(&zoom, t.token.expose()).await.1["email"],
         "bob@example.com"
+    );
+}
+
+#[tokio::test]
+async fn zoom_authorize_url_joins_scopes_with_commas_and_pkce_can_be_turned_off() {
+    let zoom = FakeZoom::start().await;
+    let env = Env::new().await;
+    let apps = zoom_apps();
+    let config = zoom_config(&zoom);
+    let flows = env.flows(&apps);
+    let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
+    let url = flows
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
+        .await
+        .unwrap();
+    let q: std::collections::BTreeMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "meeting:write,recording:read,user_info:read");
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(
+        q["redirect_uri"],
+        "http://127.0.0.1:9/provisioning_/callback"
+    );
+
+    // A provider that rejects PKCE: the manifest says pkce = false.
+    let mut no_pkce = zoom_method(AuthKind::Oauth2AuthorizationCode);
+    no_pkce.oauth2.as_mut().unwrap().pkce = false;
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
+    let url = flows
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &no_pkce,
+            &config,
+            ClientChoice::Operator,
+        ))
+        .await
+        .unwrap();
+    assert!(!url.as_str().contains("code_challenge"));
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    assert!(
+        flows
+            .complete_authorization(&callback_params(&callback))
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn the_code_exchange_is_never_retried() {
+    let zoom = FakeZoom::start().await;
+    let env = Env::new().await;
+    let apps = zoom_apps();
+    let config = zoom_config(&zoom);
+    let flows = env.flows(&apps);
+    let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
+    let url = flows
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
+        .await
+        .unwrap();
+    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    zoom.push_token_fault(TokenFault::ServerError);
+    let failure = flows
+        .complete_authorization(&callback_params(&callback))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(failure.error, CallbackError::ExchangeFailed { .. }),
+        "{:?}",
+        failure.error
+    );
+    assert_eq!(zoom.token_calls(), 1, "one attempt only");
+    assert!(failure.to_string().contains("Start connecting again"));
+    assert_eq!(
+        env.connection(conn).await.status,
+        ConnectionStatus::Disconnected
     );
 }

@@ -53,7 +53,10 @@ impl OidcProvider {
     /// tests/support/oidc`), `node` cannot be run, or the server does not
     /// answer within 20 s.
     pub async fn start(redirect_uris: &[&str]) -> anyhow::Result<OidcProvider> {
-        let dir = Self::dir();
+        Self::start_in(Self::dir(), redirect_uris).await
+    }
+
+    async fn start_in(dir: PathBuf, redirect_uris: &[&str]) -> anyhow::Result<OidcProvider> {
         if !dir.join("node_modules/oidc-provider").is_dir() {
             bail!(
                 "oidc-provider is not installed in {}: run `npm ci --prefix tests/support/oidc` \
@@ -134,5 +137,23 @@ impl OidcProvider {
         };
         let r: serde_json::Value = request.send().await?.json().await?;
         Ok(r["active"].as_bool().unwrap_or(false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn missing_node_modules_says_which_command_installs_them() {
+        let empty = std::env::temp_dir().join("plugboard-no-oidc-here");
+        let err = match OidcProvider::start_in(empty, &["http://127.0.0.1:9/cb"]).await {
+            Ok(_) => panic!("started without node_modules"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("run `npm ci --prefix tests/support/oidc`"),
+            "{err}"
+        );
     }
 }
