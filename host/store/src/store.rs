@@ -69,9 +69,16 @@ impl Store {
         let vault = Vault::open(options.root_key, &db)
             .await
             .map_err(StoreError::vault("open vault"))?;
-        Ok(Self {
+        let store = Self {
             inner: Arc::new(Inner { db, vault }),
-        })
+        };
+        if store.pending_reencrypt().await? {
+            tracing::warn!(
+                "a key re-encrypt pass was interrupted; every secret still decrypts, and \
+                 `plugboard keys rotate --reencrypt` (or Store::resume_reencrypt_if_pending) finishes it"
+            );
+        }
+        Ok(store)
     }
 
     /// [`Store::open`] with [`StoreOptions::from_data_dir`].

@@ -298,6 +298,56 @@ impl Store {
         )
     }
 
+    /// Users of `org`, by user name.
+    pub async fn list_users(&self, org: OrganizationId) -> Result<Vec<User>, StoreError> {
+        #[allow(clippy::type_complexity)]
+        let rows: Vec<(Uuid, Uuid, String, String, Option<String>, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, org_id, user_name, display_name, email, created_at FROM users \
+                 WHERE org_id = $1 ORDER BY user_name")
+            .bind(org)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("list users"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, org, user_name, display_name, email, at)| User {
+                id: id.into(),
+                org: org.into(),
+                user_name,
+                display_name,
+                email,
+                created_at: from_ms(at),
+            })
+            .collect())
+    }
+
+    /// A user of `org` by user name.
+    pub async fn find_user(
+        &self,
+        org: OrganizationId,
+        user_name: &str,
+    ) -> Result<Option<User>, StoreError> {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(Uuid, Uuid, String, String, Option<String>, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, org_id, user_name, display_name, email, created_at FROM users \
+                 WHERE org_id = $1 AND user_name = $2")
+            .bind(org)
+            .bind(user_name)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("find user"))?);
+        Ok(
+            row.map(|(id, org, user_name, display_name, email, at)| User {
+                id: id.into(),
+                org: org.into(),
+                user_name,
+                display_name,
+                email,
+                created_at: from_ms(at),
+            }),
+        )
+    }
+
     /// The user's personal workspace in the tenant, created on first use.
     pub async fn personal_folder(&self, scope: &Scope, user: UserId) -> Result<Folder, StoreError> {
         if let Some(f) = self.find_personal_folder(scope, user).await? {

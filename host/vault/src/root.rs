@@ -38,7 +38,10 @@ pub enum RootKeySource {
     /// A file the operator manages; it must exist. Rotation appends to it.
     File(PathBuf),
     /// Key ring text given directly (from `PLUGBOARD_ROOT_KEY`). Read-only:
-    /// to rotate, the operator adds a version to the variable.
+    /// to rotate, the operator adds a version (`2:<base64>` beside `1:…`) to
+    /// the variable on every replica, restarts them, then runs
+    /// `plugboard keys rotate`; the old version can be dropped once the
+    /// rotation has re-wrapped every data key.
     Inline(Zeroizing<String>),
 }
 

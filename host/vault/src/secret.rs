@@ -9,7 +9,7 @@ use std::fmt;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Secret bytes (a token set, a client secret, a PKCE verifier...).
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretBytes(Vec<u8>);
 
 impl SecretBytes {
@@ -61,6 +61,31 @@ impl From<SecretString> for SecretBytes {
     }
 }
 
+/// Equality in time independent of where the bytes differ (lengths are not secret).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+impl PartialEq for SecretBytes {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SecretBytes {}
+
+impl PartialEq for SecretString {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(self.0.as_bytes(), other.0.as_bytes())
+    }
+}
+
+impl Eq for SecretString {}
+
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
@@ -74,7 +99,7 @@ impl fmt::Display for SecretBytes {
 }
 
 /// Secret text (an access token, a PAT, a client secret...).
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -136,6 +161,16 @@ mod tests {
             "[redacted] [redacted] [redacted] [redacted]"
         );
         assert_eq!(format!("{:?}", Some(&s)), "Some([redacted])");
+    }
+
+    #[test]
+    fn equality_compares_contents() {
+        assert_eq!(SecretString::from("abc"), SecretString::from("abc"));
+        assert_ne!(SecretString::from("abc"), SecretString::from("abd"));
+        assert_ne!(
+            SecretBytes::from(&b"ab"[..]),
+            SecretBytes::from(&b"abc"[..])
+        );
     }
 
     #[test]

@@ -26,6 +26,22 @@ pub fn postgres_base_url() -> String {
 const START_POSTGRES: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
      (database `test`, user `postgres`, trust auth on 127.0.0.1), or point PLUGBOARD_TEST_POSTGRES at another server";
 
+/// Creates the test database on a server that lacks it (a fresh cluster).
+async fn create_test_database(base: &str) {
+    let (server, db) = base.rsplit_once('/').expect("URL has a database");
+    let db = db.split('?').next().unwrap_or(db);
+    let mut c = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL at {server} is unreachable ({e}); {START_POSTGRES}")
+        });
+    // a concurrent test may win the race: ignore "already exists"
+    let _ = sqlx::query(&format!("CREATE DATABASE \"{db}\""))
+        .execute(&mut c)
+        .await;
+    c.close().await.ok();
+}
+
 /// One test's database and root key.
 pub struct TestDb {
     pub backend: Backend,
@@ -51,6 +67,14 @@ impl TestDb {
                 let base = postgres_base_url();
                 let mut conn = match sqlx::PgConnection::connect(&base).await {
                     Ok(c) => c,
+                    Err(e) if e.to_string().contains("does not exist") => {
+                        create_test_database(&base).await;
+                        sqlx::PgConnection::connect(&base)
+                            .await
+                            .unwrap_or_else(|e| {
+                                panic!("PostgreSQL at {base}: {e}; {START_POSTGRES}")
+                            })
+                    }
                     Err(e) => panic!("PostgreSQL at {base} is unreachable ({e}); {START_POSTGRES}"),
                 };
                 let schema = format!("pb_test_{}", uuid::Uuid::new_v4().simple());
