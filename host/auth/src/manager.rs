@@ -420,8 +420,22 @@ impl TokenManager {
         let client = self.oauth_client(o)?;
         let s = &self.inner.settings;
         let mut attempt = 0u32;
+        let lease = format!("refresh:{}", conn.connection);
         let response = loop {
             attempt += 1;
+            // Before a retry, make sure the lease is still ours: if it ran
+            // out while we waited, another replica may be refreshing with
+            // the same single-use refresh token, and two refreshes would
+            // end in a false `invalid_grant` for one of us.
+            if attempt > 1
+                && !self
+                    .inner
+                    .store
+                    .renew_lease(&lease, &self.inner.holder, s.lease_ttl)
+                    .await?
+            {
+                return Err(AuthError::Busy);
+            }
             match self.token_call(&client, o).await {
                 Ok(r) => break r,
                 Err(e) => match oauth::classify(e) {
