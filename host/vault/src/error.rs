@@ -87,6 +87,15 @@ pub enum VaultError {
         /// The version number to add.
         next: u32,
     },
+    /// Another rotation registered the same new root key version first.
+    #[error(
+        "root key rotation raced another one: version {version} was registered by another process first; \
+         nothing was changed here, rerun `plugboard keys rotate` once the other rotation is done"
+    )]
+    RotationRace {
+        /// The contested version.
+        version: u32,
+    },
     /// A data key could not be unwrapped with the root key.
     #[error(
         "data key version {version} of tenant {tenant} failed to unwrap with root key version {root_version}: \

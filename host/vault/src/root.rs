@@ -159,11 +159,9 @@ impl RootKeyring {
         (*v, k)
     }
 
-    /// Adds a freshly generated version one above the newest.
-    pub(crate) fn add_generated(&mut self) -> u32 {
-        let v = self.newest_version() + 1;
-        self.keys.insert(v, RootKey::generate());
-        v
+    /// Adds a freshly generated key as `version`.
+    pub(crate) fn add_generated_version(&mut self, version: u32) {
+        self.keys.insert(version, RootKey::generate());
     }
 
     /// Key check value of one version.
@@ -362,7 +360,7 @@ mod tests {
     #[test]
     fn text_format_round_trips() {
         let mut ring = RootKeyring::generate();
-        ring.add_generated();
+        ring.add_generated_version(2);
         let parsed = RootKeyring::parse(&ring.to_text(), "test").unwrap();
         assert_eq!(parsed.versions(), vec![1, 2]);
         assert_eq!(parsed.check(2), ring.check(2));

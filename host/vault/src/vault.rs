@@ -396,44 +396,75 @@ impl Vault {
             .map_err(VaultError::key_store("list data keys"))?;
         let max_used = data_keys.iter().map(|k| k.root_version).max().unwrap_or(0);
         self.reload_ring()?;
-        let (target, added) = {
-            let mut ring = self.ring.write().expect("poisoned");
+        enum Plan {
+            Use(u32),
+            Generate,
+        }
+        let plan = {
+            let ring = self.ring.read().expect("poisoned");
             let newest = ring.newest_version();
             if max_used > 0 && newest > max_used {
                 // a newer version is present (operator added it, or an earlier
                 // rotation stopped before re-wrapping everything): finish with it
-                (newest, false)
+                Plan::Use(newest)
             } else if max_used == 0 && matches!(self.source, Some(RootKeySource::Inline(_))) {
                 // nothing is wrapped yet: nothing to rotate
-                (newest, false)
+                Plan::Use(newest)
+            } else if let Some(RootKeySource::Inline(_)) = &self.source {
+                return Err(VaultError::RootKeyReadOnly {
+                    source_name: self.source.as_ref().expect("some").describe(),
+                    next: newest + 1,
+                });
             } else {
-                match &self.source {
-                    Some(RootKeySource::Inline(_)) => {
-                        return Err(VaultError::RootKeyReadOnly {
-                            source_name: self.source.as_ref().expect("some").describe(),
-                            next: newest + 1,
-                        });
-                    }
-                    Some(source) => {
-                        let mut next = ring.clone();
-                        let v = next.add_generated();
-                        next.save(source, false)?;
-                        *ring = next;
-                        (v, true)
-                    }
-                    None => (ring.add_generated(), true),
-                }
+                Plan::Generate
             }
         };
-        let check = self
-            .ring
-            .read()
-            .expect("poisoned")
-            .check(target)
-            .expect("target exists");
-        keys.add_root_key_check(&check)
-            .await
-            .map_err(VaultError::key_store("store root key check"))?;
+        let (target, added) = match plan {
+            Plan::Use(v) => {
+                let check = self
+                    .ring
+                    .read()
+                    .expect("poisoned")
+                    .check(v)
+                    .expect("version exists");
+                keys.add_root_key_check(&check)
+                    .await
+                    .map_err(VaultError::key_store("store root key check"))?;
+                (v, false)
+            }
+            Plan::Generate => {
+                // The check value goes to the database before the key goes to
+                // the file: of two concurrent rotations only the one whose
+                // check was stored writes its key, so no data key is ever
+                // wrapped by a key the file does not hold. A version whose
+                // check exists without a key (a crash between the two steps)
+                // is skipped.
+                let checks = keys
+                    .root_key_checks()
+                    .await
+                    .map_err(VaultError::key_store("read root key checks"))?;
+                let max_checked = checks.iter().map(|c| c.version).max().unwrap_or(0);
+                let mut next = self.ring.read().expect("poisoned").clone();
+                let v = next.newest_version().max(max_checked) + 1;
+                next.add_generated_version(v);
+                let check = next.check(v).expect("just added");
+                keys.add_root_key_check(&check)
+                    .await
+                    .map_err(VaultError::key_store("store root key check"))?;
+                let stored = keys
+                    .root_key_checks()
+                    .await
+                    .map_err(VaultError::key_store("read root key checks"))?;
+                if !stored.contains(&check) {
+                    return Err(VaultError::RotationRace { version: v });
+                }
+                if let Some(source) = &self.source {
+                    next.save(source, false)?;
+                }
+                *self.ring.write().expect("poisoned") = next;
+                (v, true)
+            }
+        };
         let total = data_keys.len() as u64;
         let mut rewrapped = 0;
         progress(&Progress {

@@ -385,3 +385,146 @@ async fn two_first_starts_racing_on_one_database_do_not_both_win() {
         "the losing key file is removed"
     );
 }
+
+#[tokio::test]
+async fn orphaned_root_key_versions_are_skipped_by_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = MemoryKeyStore::default();
+    let vault = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = vault.seal(&keys, &aad, b"x").await.unwrap();
+    // another process registered version 2 and died before writing its key
+    keys.add_root_key_check(&plugboard_vault::RootKeyCheck {
+        version: 2,
+        check_value: vec![0; 32],
+    })
+    .await
+    .unwrap();
+    let r = vault.rotate_root(&keys, &mut no_progress()).await.unwrap();
+    assert_eq!(r.root_version, 3, "the orphaned version 2 is skipped");
+    let fresh = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    assert_eq!(fresh.root_versions(), vec![1, 3]);
+    assert_eq!(
+        fresh.unseal(&keys, &aad, &sealed).await.unwrap().expose(),
+        b"x"
+    );
+}
+
+#[tokio::test]
+async fn rotations_from_two_instances_sharing_a_key_file_stay_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::sync::Arc::new(MemoryKeyStore::default());
+    let first = Vault::open(data_dir_source(&dir), &*keys).await.unwrap();
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = first.seal(&*keys, &aad, b"x").await.unwrap();
+    let second = Vault::open(data_dir_source(&dir), &*keys).await.unwrap();
+    let (mut p1, mut p2) = (no_progress(), no_progress());
+    let (a, b) = tokio::join!(
+        first.rotate_root(&*keys, &mut p1),
+        second.rotate_root(&*keys, &mut p2)
+    );
+    // whatever the interleaving, every outcome is a success or a clean race error
+    for r in [&a, &b] {
+        if let Err(e) = r {
+            assert!(matches!(e, VaultError::RotationRace { .. }), "{e}");
+        }
+    }
+    assert!(a.is_ok() || b.is_ok());
+    let fresh = Vault::open(data_dir_source(&dir), &*keys).await.unwrap();
+    assert_eq!(
+        fresh.unseal(&*keys, &aad, &sealed).await.unwrap().expose(),
+        b"x"
+    );
+}
+
+/// A key store where another process registers every new root key version
+/// (from 2 on) a moment before we do.
+struct OutpacedKeyStore(MemoryKeyStore);
+
+#[async_trait::async_trait]
+impl KeyStore for OutpacedKeyStore {
+    async fn root_key_checks(
+        &self,
+    ) -> Result<Vec<plugboard_vault::RootKeyCheck>, plugboard_vault::KeyStoreError> {
+        self.0.root_key_checks().await
+    }
+    async fn add_root_key_check(
+        &self,
+        c: &plugboard_vault::RootKeyCheck,
+    ) -> Result<(), plugboard_vault::KeyStoreError> {
+        if c.version >= 2 {
+            let theirs = plugboard_vault::RootKeyCheck {
+                version: c.version,
+                check_value: vec![0xee; 32],
+            };
+            self.0.add_root_key_check(&theirs).await?;
+        }
+        self.0.add_root_key_check(c).await
+    }
+    async fn latest_data_key(
+        &self,
+        t: Uuid,
+    ) -> Result<Option<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.0.latest_data_key(t).await
+    }
+    async fn data_key(
+        &self,
+        t: Uuid,
+        v: u32,
+    ) -> Result<Option<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.0.data_key(t, v).await
+    }
+    async fn insert_data_key(
+        &self,
+        k: &plugboard_vault::WrappedDataKey,
+    ) -> Result<bool, plugboard_vault::KeyStoreError> {
+        self.0.insert_data_key(k).await
+    }
+    async fn all_data_keys(
+        &self,
+    ) -> Result<Vec<plugboard_vault::WrappedDataKey>, plugboard_vault::KeyStoreError> {
+        self.0.all_data_keys().await
+    }
+    async fn replace_data_key(
+        &self,
+        k: &plugboard_vault::WrappedDataKey,
+        r: u32,
+    ) -> Result<bool, plugboard_vault::KeyStoreError> {
+        self.0.replace_data_key(k, r).await
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_that_loses_the_race_for_a_version_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = OutpacedKeyStore(MemoryKeyStore::default());
+    let vault = Vault::open(data_dir_source(&dir), &keys).await.unwrap();
+    let (tenant, conn) = ids();
+    let aad = Aad::new(tenant, conn, "credential");
+    let sealed = vault.seal(&keys, &aad, b"x").await.unwrap();
+    let before = std::fs::read(dir.path().join("root.key")).unwrap();
+    let e = vault
+        .rotate_root(&keys, &mut no_progress())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, VaultError::RotationRace { version: 2 }), "{e}");
+    assert!(e.to_string().contains("rerun"), "{e}");
+    assert_eq!(
+        std::fs::read(dir.path().join("root.key")).unwrap(),
+        before,
+        "key file untouched"
+    );
+    assert!(
+        keys.all_data_keys()
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.root_version == 1)
+    );
+    assert_eq!(
+        vault.unseal(&keys, &aad, &sealed).await.unwrap().expose(),
+        b"x"
+    );
+}
