@@ -26,14 +26,23 @@ pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
 pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("./migrations/postgres");
 
-/// Which database to use.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Which database to use. `Debug` hides a URL's password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// An SQLite file (created if missing), WAL mode, foreign keys on.
     Sqlite(PathBuf),
     /// A PostgreSQL URL (`postgres://user@host:port/db`). Add
     /// `?options=-c%20search_path%3Dmyschema` to use a schema other than `public`.
     Postgres(String),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            Self::Postgres(u) => f.debug_tuple("Postgres").field(&redact_url(u)).finish(),
+        }
+    }
 }
 
 impl Database {
@@ -69,8 +78,9 @@ impl Database {
     }
 }
 
-/// An open pool of either backend.
-#[derive(Clone, Debug)]
+/// An open pool of either backend. (No `Debug`: sqlx's would print the
+/// connect options, password included.)
+#[derive(Clone)]
 pub(crate) enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),

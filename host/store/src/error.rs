@@ -178,5 +178,7 @@ mod tests {
             "postgres://pb@db:5432/pb"
         );
         assert_eq!(super::redact_url("/data/pb.db"), "/data/pb.db");
+        let db = crate::Database::parse("postgres://pb:hunter2@db/pb").unwrap();
+        assert!(!format!("{db:?}").contains("hunter2"));
     }
 }

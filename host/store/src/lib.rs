@@ -16,6 +16,8 @@
 //! disk; bundled components ship in the binary and only have a row in
 //! `connectors`.
 
+#![deny(missing_docs)]
+
 mod audit;
 mod connections;
 mod connectors;

@@ -44,12 +44,20 @@ impl StoreOptions {
 
 /// Persistence for every tenant, with secrets sealed by the vault. Cheap to
 /// clone (shared pool and vault).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("vault", &self.inner.vault)
+            .finish()
+    }
+}
+
 pub(crate) struct Inner {
     pub(crate) db: Db,
     pub(crate) vault: Vault,

@@ -27,6 +27,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 mod envelope;
 mod error;
 mod keystore;
