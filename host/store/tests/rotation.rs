@@ -223,12 +223,19 @@ async fn killed_reencrypt_pass_is_finished_after_restart(backend: Backend) {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Wait for the child to reach the middle of the pass (a hang guard only,
+    // generous for a loaded machine; no assertion depends on timing).
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(300);
     loop {
         if mark.exists() {
             break;
         }
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the child exited ({status}) before reaching the middle of the pass");
+        }
+        if std::time::Instant::now() > give_up {
+            child.kill().ok();
+            panic!("the child never reached the middle of the re-encrypt pass");
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
