@@ -103,3 +103,41 @@ impl OperatorApps {
         self.apps.get(connector)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_derived_from_the_connector_id() {
+        assert_eq!(
+            env_keys("zoom"),
+            (
+                "PLUGBOARD_OAUTH_ZOOM_CLIENT_ID".to_string(),
+                "PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET".to_string()
+            )
+        );
+        assert_eq!(
+            env_keys("ms-graph.v2").0,
+            "PLUGBOARD_OAUTH_MS_GRAPH_V2_CLIENT_ID"
+        );
+        assert_eq!(config_key("zoom"), "oauth_apps.zoom");
+    }
+
+    #[test]
+    fn both_values_or_neither() {
+        let vars = BTreeMap::from([
+            ("PLUGBOARD_OAUTH_ZOOM_CLIENT_ID", "zid"),
+            ("PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET", "zsecret"),
+            ("PLUGBOARD_OAUTH_HALF_CLIENT_ID", "hid"),
+        ]);
+        let lookup = |k: &str| vars.get(k).map(|v| v.to_string());
+        let mut apps = OperatorApps::new();
+        apps.load_from(["zoom", "absent"], lookup).unwrap();
+        assert_eq!(apps.get("zoom").unwrap().client_id, "zid");
+        assert_eq!(apps.get("zoom").unwrap().client_secret.expose(), "zsecret");
+        assert!(apps.get("absent").is_none());
+        let err = apps.load_from(["half"], lookup).unwrap_err();
+        assert!(err.contains("PLUGBOARD_OAUTH_HALF_CLIENT_SECRET"), "{err}");
+    }
+}

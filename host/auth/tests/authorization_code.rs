@@ -641,3 +641,45 @@ async fn the_code_exchange_is_never_retried() {
         ConnectionStatus::Disconnected
     );
 }
+
+#[tokio::test]
+async fn pre_approval_refusal_on_the_authorize_redirect_is_actionable_too() {
+    let zoom = FakeZoom::start().await;
+    let env = Env::new().await;
+    let apps = zoom_apps();
+    let config = zoom_config(&zoom);
+    let flows = env.flows(&apps);
+    let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
+    let conn = env
+        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
+        .await;
+    let url = flows
+        .begin_authorization(begin(
+            conn,
+            "zoom",
+            &method,
+            &config,
+            ClientChoice::Operator,
+        ))
+        .await
+        .unwrap();
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let params = plugboard_auth::CallbackParams {
+        state: Some(state),
+        error: Some("access_denied".into()),
+        error_description: Some("This app requires pre-approval by your account admin".into()),
+        ..Default::default()
+    };
+    let failure = flows.complete_authorization(&params).await.unwrap_err();
+    assert!(matches!(
+        failure.error,
+        CallbackError::PreApprovalRequired { .. }
+    ));
+    assert!(failure.to_string().contains("Manage → Permissions"));
+    assert_eq!(zoom.token_calls(), 0);
+}
