@@ -27,6 +27,7 @@ on_both_backends!(
     credential_ciphertext_copied_to_another_tenant_does_not_decrypt,
     wrong_or_missing_root_key_is_refused_at_open,
     folders_personal_and_shared_membership,
+    two_replicas_share_leases_and_one_credential,
 );
 
 struct World {
@@ -1035,5 +1036,45 @@ async fn folders_personal_and_shared_membership(backend: Backend) {
             .await
             .unwrap()
             .is_none()
+    );
+}
+
+async fn two_replicas_share_leases_and_one_credential(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let one = db.open().await;
+    let two = db.open().await;
+    let w = world(&one, "t").await;
+    let c = w.connection("zoom", "z").await;
+    // replica two sees replica one's connection and seals with the same data key
+    assert!(two.get_connection(&w.scope, c.id).await.unwrap().is_some());
+    one.compare_and_swap_credential(&w.scope, c.id, None, b"r1", None)
+        .await
+        .unwrap();
+    let seen_by_two = two.get_credential(&w.scope, c.id).await.unwrap().unwrap();
+    assert_eq!(seen_by_two.secret.expose(), b"r1");
+    // single-flight refresh: only one replica gets the lease, the other waits
+    let ttl = Duration::from_secs(600);
+    let lease = format!("refresh:{}", c.id);
+    assert!(one.acquire_lease(&lease, "replica-1", ttl).await.unwrap());
+    assert!(!two.acquire_lease(&lease, "replica-2", ttl).await.unwrap());
+    // the holder rotates the refresh token; the other's stale CAS loses
+    one.compare_and_swap_credential(&w.scope, c.id, Some(1), b"r2", None)
+        .await
+        .unwrap();
+    let e = two
+        .compare_and_swap_credential(&w.scope, c.id, Some(seen_by_two.version), b"stale", None)
+        .await
+        .unwrap_err();
+    assert!(e.is_conflict(), "{e}");
+    assert!(one.release_lease(&lease, "replica-1").await.unwrap());
+    assert!(two.acquire_lease(&lease, "replica-2", ttl).await.unwrap());
+    assert_eq!(
+        two.get_credential(&w.scope, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .secret
+            .expose(),
+        b"r2"
     );
 }
