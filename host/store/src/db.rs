@@ -204,3 +204,36 @@ pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
 pub(crate) fn now_ms() -> i64 {
     to_ms(OffsetDateTime::now_utc())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_backends_embed_the_same_migration_versions() {
+        let v = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(v(&SQLITE_MIGRATIONS), v(&POSTGRES_MIGRATIONS));
+    }
+
+    #[test]
+    fn database_urls_parse() {
+        assert!(matches!(
+            Database::parse("postgres://u@h/db"),
+            Ok(Database::Postgres(_))
+        ));
+        assert_eq!(
+            Database::parse("sqlite:///data/pb.db").unwrap(),
+            Database::Sqlite("/data/pb.db".into())
+        );
+        assert_eq!(
+            Database::parse("pb.db").unwrap(),
+            Database::Sqlite("pb.db".into())
+        );
+        let e = Database::parse("mysql://u:secret@h/db").unwrap_err();
+        assert!(!e.to_string().contains("secret"), "{e}");
+    }
+}
