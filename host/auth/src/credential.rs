@@ -82,6 +82,25 @@ pub struct ClientCertificate {
     pub key_pem: SecretString,
 }
 
+impl ClientCertificate {
+    /// The identity for a reqwest client that serves this connection only
+    /// (mTLS). The PEM copy is wiped after parsing.
+    ///
+    /// # Errors
+    /// When the stored PEM no longer parses.
+    pub fn to_identity(&self) -> Result<reqwest::Identity, AuthError> {
+        let mut both = Vec::with_capacity(self.cert_pem.len() + self.key_pem.len() + 1);
+        both.extend_from_slice(self.cert_pem.as_bytes());
+        both.push(b'\n');
+        both.extend_from_slice(self.key_pem.expose().as_bytes());
+        let identity = reqwest::Identity::from_pem(&both);
+        both.zeroize();
+        identity.map_err(|_| {
+            AuthError::CorruptCredential("the stored client certificate does not parse".into())
+        })
+    }
+}
+
 /// A connection's credential.
 // Few live at a time and briefly; boxing would only add noise at every match.
 #[allow(clippy::large_enum_variant)]

@@ -13,6 +13,14 @@
 //!   transient failures retried without disconnecting, revocation.
 //! - [`OperatorApps`]: the operator's OAuth app per connector.
 //!
+//! Wiring into the runtime (done by the server, which owns both sides):
+//! `ConnectionServices::credential` → [`TokenManager::access_token`]
+//! (bearer) or [`TokenManager::credential`] (PAT, client certificate);
+//! `refresh_credential(rejected)` → [`TokenManager::refresh_after_unauthorized`];
+//! `request_reconnect(message)` → [`TokenManager::request_reconnect`].
+//! [`AuthError::ReconnectRequired`] maps to the runtime's reconnect-required
+//! error, [`AuthError::Transient`] and [`AuthError::Busy`] to unavailable.
+//!
 //! Token requests go through the `oauth2` crate over our reqwest client
 //! ([`OAuthHttp`]). This crate must never log a token or a secret, never
 //! put one in an error message, and keeps them in zeroizing types.
