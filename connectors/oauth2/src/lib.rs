@@ -4,8 +4,8 @@
 //! through `{field}` placeholders the host expands: the authorize, token and
 //! revoke endpoints, the scopes and their separator, and the API base URL
 //! (also the only API host allowed). The token endpoint's client
-//! authentication is an enum in the contract, so it is chosen by picking one
-//! of the auth methods ("client secret in HTTP Basic" or "in the body").
+//! authentication is an enum in the contract, not a placeholder, so it is
+//! HTTP Basic (which RFC 6749 requires servers to support).
 //!
 //! Operation `request` calls the API with any method, path, query and JSON
 //! body and returns the status and JSON body. check-connection GETs the
@@ -47,32 +47,23 @@ plugboard_sdk::export_connector!(OAuth2);
 
 /// The manifest.
 pub fn manifest() -> Manifest {
-    let settings = |client_auth| {
+    let settings = || {
         Oauth2Settings::new(Some("{authorize_url}"), "{token_url}")
             .revoke_url("{revoke_url}")
-            .client_auth(client_auth)
+            .client_auth(ClientAuth::Basic)
             .scope_separator("{scope_separator}")
     };
+    // One method per kind (the host refuses a kind declared twice), so the
+    // token endpoint's client auth is fixed to HTTP Basic, which RFC 6749
+    // §2.3.1 requires every server to support.
     let methods = [
         (
             AuthKind::Oauth2Byoa,
-            ClientAuth::Basic,
-            "Authorization code (your OAuth app; client secret in HTTP Basic)",
-        ),
-        (
-            AuthKind::Oauth2Byoa,
-            ClientAuth::Post,
-            "Authorization code (your OAuth app; client secret in the request body)",
+            "Authorization code (your OAuth app: client id and secret)",
         ),
         (
             AuthKind::Oauth2ClientCredentials,
-            ClientAuth::Basic,
-            "Client credentials (client secret in HTTP Basic)",
-        ),
-        (
-            AuthKind::Oauth2ClientCredentials,
-            ClientAuth::Post,
-            "Client credentials (client secret in the request body)",
+            "Client credentials (client id and secret)",
         ),
     ];
     let mut manifest = Manifest::new("oauth2", "OAuth 2.0 (generic)", env!("CARGO_PKG_VERSION"))
@@ -113,10 +104,9 @@ pub fn manifest() -> Manifest {
             "Call the API: method, path, query and JSON body; returns status and JSON body. \
              401 and 429 are errors; other statuses are returned.",
         ));
-    for (kind, client_auth, label) in methods {
-        manifest = manifest.auth(
-            AuthMethod::oauth2(kind, label, settings(client_auth)).default_scopes(["{scopes}"]),
-        );
+    for (kind, label) in methods {
+        manifest =
+            manifest.auth(AuthMethod::oauth2(kind, label, settings()).default_scopes(["{scopes}"]));
     }
     manifest
 }
@@ -152,14 +142,11 @@ mod tests {
     }
 
     #[test]
-    fn both_client_auth_styles_are_offered() {
-        let manifest = manifest();
-        let basic = manifest
-            .auth_methods
-            .iter()
-            .filter(|m| matches!(m.oauth2.as_ref().unwrap().client_auth, ClientAuth::Basic))
-            .count();
-        assert_eq!(basic, 2);
-        assert_eq!(manifest.auth_methods.len(), 4);
+    fn each_auth_kind_is_offered_once() {
+        let kinds: Vec<_> = manifest().auth_methods.iter().map(|m| m.kind).collect();
+        assert_eq!(
+            kinds,
+            [AuthKind::Oauth2Byoa, AuthKind::Oauth2ClientCredentials]
+        );
     }
 }
