@@ -237,3 +237,8 @@ macro_rules! export_connector {
         $crate::__private::bindings::__export_plugin!(__PlugboardExport);
     };
 }
+
+/// The README's example compiles (checked by `cargo test --doc`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
