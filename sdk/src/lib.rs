@@ -198,6 +198,23 @@ pub mod __private {
     pub use crate::bindings::exports::plugboard::connector::plugin::Guest;
     pub use wit_bindgen;
 
+    const STAMP_TEXT: &str = concat!("contract=0.1.0;sdk=", env!("CARGO_PKG_VERSION"));
+    /// Length of [`STAMP`].
+    pub const STAMP_LEN: usize = STAMP_TEXT.len();
+    /// Contents of the `plugboard:sdk` custom section that
+    /// [`crate::export_connector!`] puts in every component, so a host can
+    /// read which contract and SDK built it without instantiating it.
+    pub const STAMP: [u8; STAMP_LEN] = {
+        let text = STAMP_TEXT.as_bytes();
+        let mut out = [0u8; STAMP_LEN];
+        let mut i = 0;
+        while i < STAMP_LEN {
+            out[i] = text[i];
+            i += 1;
+        }
+        out
+    };
+
     /// Adapts a [`crate::Connector`] to the generated `Guest` trait.
     pub struct Adapter<C>(core::marker::PhantomData<C>);
 
@@ -235,6 +252,11 @@ macro_rules! export_connector {
         type __PlugboardExport = $crate::__private::Adapter<$connector>;
         #[cfg(target_arch = "wasm32")]
         $crate::__private::bindings::__export_plugin!(__PlugboardExport);
+        // `contract=0.1.0;sdk=<version>` in a `plugboard:sdk` custom section.
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(link_section = "plugboard:sdk")]
+        #[used]
+        static __PLUGBOARD_SDK_STAMP: [u8; $crate::__private::STAMP_LEN] = $crate::__private::STAMP;
     };
 }
 

@@ -73,6 +73,20 @@ mod tests {
     }
 
     #[test]
+    fn bundled_connectors_carry_the_sdk_stamp() {
+        let contains =
+            |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+        for connector in bundled() {
+            assert!(
+                contains(connector.wasm, b"plugboard:sdk")
+                    && contains(connector.wasm, b"contract=0.1.0;sdk="),
+                "`{}` lacks the `plugboard:sdk` custom section",
+                connector.id
+            );
+        }
+    }
+
+    #[test]
     fn bundled_by_id_finds_zoom() {
         assert_eq!(bundled_by_id("zoom").map(|c| c.id), Some("zoom"));
         assert!(bundled_by_id("nope").is_none());
