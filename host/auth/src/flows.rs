@@ -34,7 +34,7 @@ use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, ResourceOwnerPassword,
     ResourceOwnerUsername, Scope as OAuthScope,
 };
-use plugboard_manifest::{AuthKind, AuthMethod, OAuth2Settings, fill_template};
+use plugboard_manifest::{AuthKind, AuthMethod, OAuth2Settings};
 use plugboard_store::{
     ConnectionId, ConnectionStatus, NewPendingAuthorization, Scope, Store, StoreError, UserId,
 };
@@ -190,6 +190,8 @@ pub struct AuthFlows {
 /// Endpoints and client resolved from a manifest method + config.
 struct Resolved {
     settings: OAuth2Settings,
+    /// The method's default scopes with `{field}`s expanded from config.
+    default_scopes: Vec<String>,
     authorize_url: Option<String>,
     endpoints: TokenEndpoints,
     client: ClientRef,
@@ -228,23 +230,17 @@ impl AuthFlows {
         config: &BTreeMap<String, String>,
         client: &ClientChoice,
     ) -> Result<Resolved, AuthError> {
+        // Every `{field}` (URLs, separator, user-typed scopes) is filled in
+        // one place, by the manifest crate.
+        let method = method.resolve(config)?;
         let settings = method.oauth2.clone().ok_or_else(|| AuthError::BadMethod {
             connector: connector_id.into(),
             kind: method.kind,
             reason: "the manifest declares no OAuth 2.0 endpoints".into(),
         })?;
-        let authorize_url = settings
-            .authorize_url
-            .as_deref()
-            .map(|u| fill_template(u, config))
-            .transpose()?;
         let endpoints = TokenEndpoints {
-            token_url: fill_template(&settings.token_url, config)?,
-            revoke_url: settings
-                .revoke_url
-                .as_deref()
-                .map(|u| fill_template(u, config))
-                .transpose()?,
+            token_url: settings.token_url.clone(),
+            revoke_url: settings.revoke_url.clone(),
             client_auth: settings.client_auth,
             scope_separator: settings.scope_separator.clone(),
         };
@@ -288,8 +284,9 @@ impl AuthFlows {
             }
         };
         Ok(Resolved {
+            authorize_url: settings.authorize_url.clone(),
+            default_scopes: method.scopes_default,
             settings,
-            authorize_url,
             endpoints,
             client,
             client_secret,
@@ -339,7 +336,7 @@ impl AuthFlows {
         let scopes = req
             .scopes
             .clone()
-            .unwrap_or_else(|| req.method.scopes_default.clone());
+            .unwrap_or_else(|| r.default_scopes.clone());
         let state: [u8; 32] = rand::rng().random();
         let state = URL_SAFE_NO_PAD.encode(state);
         let mut request = client
@@ -634,7 +631,7 @@ impl AuthFlows {
             });
         }
         let r = self.resolve(connector_id, method, config, &client)?;
-        let scopes = scopes.unwrap_or_else(|| method.scopes_default.clone());
+        let scopes = scopes.unwrap_or_else(|| r.default_scopes.clone());
         let c = oauth::client(ClientSpec {
             client_id: r.client.client_id(),
             client_secret: Some(&r.client_secret),
@@ -685,7 +682,7 @@ impl AuthFlows {
             });
         }
         let r = self.resolve(connector_id, method, config, &client)?;
-        let scopes = scopes.unwrap_or_else(|| method.scopes_default.clone());
+        let scopes = scopes.unwrap_or_else(|| r.default_scopes.clone());
         let c = oauth::client(ClientSpec {
             client_id: r.client.client_id(),
             client_secret: Some(&r.client_secret),

@@ -547,7 +547,6 @@ fn zoom_oauth2_and_hostile_manifests_pass_the_hosts_validation() {
 }
 
 #[test]
-#[ignore = "plugboard-manifest does not yet accept `{field}` placeholders in token-placement"]
 fn pat_manifest_passes_the_hosts_validation() {
     validate(bundled_by_id("pat").unwrap().path).unwrap();
 }

@@ -8,6 +8,7 @@
 //!
 //! This crate must stay free of I/O: no network, no database, no wasm.
 
+mod resolve;
 mod template;
 mod validate;
 

@@ -6,7 +6,8 @@
 
 use std::collections::HashSet;
 
-use crate::{AuthKind, FieldKind, Manifest, placeholders};
+use crate::resolve::sole_placeholder;
+use crate::{FieldKind, Manifest, placeholders};
 
 /// Upper bounds that keep a hostile manifest from costing the host much.
 const MAX_ITEMS: usize = 256;
@@ -172,21 +173,42 @@ impl Manifest {
                     check_url(&format!("{what} revoke-url"), url, self, config_names, p);
                 }
             }
-            if kind == AuthKind::PersonalAccessToken
-                && let Some(tp) = &method.token_placement
-                && (tp.header.is_empty()
+            if let Some(oauth) = &method.oauth2 {
+                check_placeholder_fields(
+                    &format!("auth method `{kind}` scope-separator"),
+                    &oauth.scope_separator,
+                    config_names,
+                    p,
+                );
+            }
+            if let Some(tp) = &method.token_placement {
+                let what = format!("auth method `{kind}` token header");
+                if sole_placeholder(&tp.header).is_some() {
+                    check_placeholder_fields(&what, &tp.header, config_names, p);
+                } else if tp.header.is_empty()
                     || !tp
                         .header
                         .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-            {
-                p.push(format!(
-                    "auth method `{kind}` token header `{}` is not a valid header name",
-                    tp.header
-                ));
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                {
+                    p.push(format!("{what} `{}` is not a valid header name", tp.header));
+                }
+                check_placeholder_fields(
+                    &format!("auth method `{kind}` token prefix"),
+                    &tp.prefix,
+                    config_names,
+                    p,
+                );
             }
             for scope in &method.scopes_default {
-                if !method.scopes_offered.is_empty()
+                if sole_placeholder(scope).is_some() {
+                    check_placeholder_fields(
+                        &format!("auth method `{kind}` default scope"),
+                        scope,
+                        config_names,
+                        p,
+                    );
+                } else if !method.scopes_offered.is_empty()
                     && !method.scopes_offered.iter().any(|s| &s.name == scope)
                 {
                     p.push(format!(
@@ -280,6 +302,25 @@ impl Problems {
     }
 }
 
+/// Every `{field}` in `text` names a declared config field.
+fn check_placeholder_fields(
+    what: &str,
+    text: &str,
+    config_names: &HashSet<String>,
+    p: &mut Problems,
+) {
+    match placeholders(text) {
+        Err(e) => p.push(format!("{what}: {e}")),
+        Ok(names) => {
+            for name in names.into_iter().filter(|n| !config_names.contains(n)) {
+                p.push(format!(
+                    "{what} `{text}` uses `{{{name}}}`, which is not a config field"
+                ));
+            }
+        }
+    }
+}
+
 /// A URL that is either absolute http(s) or built from config placeholders
 /// that exist.
 fn check_url(
@@ -291,15 +332,7 @@ fn check_url(
 ) {
     match placeholders(url) {
         Err(e) => p.push(format!("{what}: {e}")),
-        Ok(names) if !names.is_empty() => {
-            for name in names {
-                if !config_names.contains(&name) {
-                    p.push(format!(
-                        "{what} `{url}` uses `{{{name}}}`, which is not a config field"
-                    ));
-                }
-            }
-        }
+        Ok(names) if !names.is_empty() => check_placeholder_fields(what, url, config_names, p),
         Ok(_) => match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "https" | "http") && u.host_str().is_some() => {}
             _ => p.push(format!(
@@ -347,12 +380,12 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// A small valid manifest that tests in this crate start from.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod tests_support {
     use crate::*;
 
-    fn zoomish() -> Manifest {
+    pub(crate) fn zoomish() -> Manifest {
         Manifest {
             id: "zoom".into(),
             name: "Zoom".into(),
@@ -391,6 +424,13 @@ mod tests {
             capabilities: vec![],
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::zoomish;
+    use super::*;
+    use crate::*;
 
     #[test]
     fn a_well_formed_manifest_passes() {
@@ -502,5 +542,39 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("below the minimum of 60s"), "{text}");
+    }
+
+    #[test]
+    fn token_header_and_default_scopes_may_come_from_config_fields() {
+        let mut m = zoomish();
+        m.auth_methods.push(AuthMethod {
+            kind: AuthKind::PersonalAccessToken,
+            label: "PAT".into(),
+            oauth2: None,
+            token_placement: Some(TokenPlacement {
+                header: "{header_name}".into(),
+                prefix: "{header_prefix}".into(),
+            }),
+            scopes_offered: vec![],
+            scopes_default: vec!["{scopes}".into()],
+        });
+        let text = m.validate().unwrap_err().to_string();
+        for field in ["header_name", "header_prefix", "scopes"] {
+            assert!(
+                text.contains(&format!("`{{{field}}}`, which is not a config field")),
+                "{text}"
+            );
+        }
+        for name in ["header_name", "header_prefix", "scopes"] {
+            m.config_fields.push(ConfigField {
+                name: name.into(),
+                label: name.into(),
+                description: "".into(),
+                kind: FieldKind::Text,
+                required: false,
+                default_value: None,
+            });
+        }
+        m.validate().unwrap();
     }
 }
