@@ -1,1 +1,337 @@
-//! plugboard serve: REST API, management API, triggers, web console.
+//! `plugboard serve`: the REST API over connections, connectors and folders.
+//!
+//! This crate owns HTTP (axum), request identity, the rules of connections
+//! (seeds 000–002) and the glue between the runtime, auth and the store. It
+//! never logs a secret or returns one in a response: credentials go from
+//! the request straight into the repository's secret slots.
+//!
+//! Layout: one module per resource (`connections`, `connectors`, `folders`),
+//! each with its routes, request/response types and OpenAPI annotations;
+//! `system` holds health, readiness and the OpenAPI document.
+
+pub mod config;
+pub mod connections;
+pub mod connectors;
+pub mod error;
+pub mod folders;
+pub mod identity;
+pub mod model;
+pub mod repo;
+pub mod services;
+mod system;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use http::{HeaderName, Request};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use url::Url;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use config::{Config, Overrides};
+use repo::Repo;
+use system::BearerAuth;
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub repo: Arc<dyn Repo>,
+    pub registry: connectors::Registry,
+    pub public_url: Url,
+    pub redirect_uri: Url,
+}
+
+/// Record an audit event; a failure to record is logged, not fatal.
+pub async fn audit(state: &AppState, caller: &identity::Caller, action: &str, target: &str) {
+    let event = model::AuditEvent {
+        at: time::OffsetDateTime::now_utc(),
+        actor: caller.user_id,
+        tenant_id: caller.tenant_id,
+        action: action.to_string(),
+        target: target.to_string(),
+        source: caller.1.source.clone(),
+        request_id: caller.1.request_id.clone(),
+    };
+    tracing::info!(action, target, actor = %caller.user_id, tenant = %caller.tenant_id, "audit");
+    if let Err(e) = state.repo.audit(event).await {
+        tracing::warn!(error = %e, action, "could not record audit event");
+    }
+}
+
+/// The runtime configuration derived from the server's.
+pub fn runtime_config(config: &Config) -> plugboard_runtime::RuntimeConfig {
+    let l = &config.limits;
+    let limits = plugboard_runtime::CallLimits {
+        max_memory_bytes: (l.memory_mib as usize).saturating_mul(1 << 20),
+        cpu_time: Duration::from_millis(l.cpu_ms),
+        wall_time: Duration::from_millis(l.call_timeout_ms),
+        max_http_calls: l.http_calls,
+        max_http_response_bytes: l.response_bytes,
+        ..Default::default()
+    };
+    plugboard_runtime::RuntimeConfig {
+        cache_dir: Some(config.data_dir.join("component-cache")),
+        limits,
+        address_policy: plugboard_runtime::AddressPolicy {
+            allow_loopback: config.egress.allow_loopback,
+            allow_private: config.egress.allow_private,
+        },
+        ..Default::default()
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The OpenAPI document's fixed parts; paths are collected from the routes.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Plugboard API",
+        description = "Connections to third-party APIs through sandboxed connector plugins."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health, readiness, this document"),
+        (name = "connections", description = "Connections in folders: the whole lifecycle, and invoking operations"),
+        (name = "connectors", description = "Bundled and uploaded connectors"),
+        (name = "folders", description = "Folders, identity, organization settings, audit")
+    )
+)]
+struct ApiDoc;
+
+/// The router with every route, and the OpenAPI document built from them.
+pub fn router(state: AppState) -> Router {
+    let (api_routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(system::routes())
+        .merge(connections::routes())
+        .merge(connectors::routes())
+        .merge(folders::routes())
+        .split_for_parts();
+
+    let body_limit = state.config.limits.request_body_bytes;
+    let request_id_header = REQUEST_ID;
+    api_routes
+        .with_state(state)
+        .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            // Spans carry method, path (never the query: OAuth callbacks put
+            // the authorization code there) and the request id. Headers are
+            // never recorded.
+            TraceLayer::new_for_http()
+                .make_span_with(move |req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(&request_id_header)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                .on_response(|res: &http::Response<_>, latency: Duration, _span: &Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_ms = latency.as_millis() as u64,
+                        "response"
+                    );
+                }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A server that is listening.
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    /// `http://127.0.0.1:<port>/` or the configured public URL.
+    pub public_url: Url,
+    /// Where the first admin's token is (written on first start only).
+    pub admin_token_file: PathBuf,
+    /// Whether this start created the first admin.
+    pub first_start: bool,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The base URL of the API on the bound address, e.g. `http://127.0.0.1:4321`.
+    pub fn local_url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// Create a new tenant with an admin user; returns the admin's token.
+    ///
+    /// # Errors
+    /// The repository failed.
+    pub async fn create_tenant(&self, name: &str) -> anyhow::Result<(repo::Bootstrap, String)> {
+        Ok(identity::create_tenant(self.state.repo.as_ref(), name).await?)
+    }
+
+    /// Create a user in a tenant; returns their token.
+    ///
+    /// # Errors
+    /// The repository failed or the tenant is unknown.
+    pub async fn create_user(
+        &self,
+        tenant: model::TenantId,
+        name: &str,
+        is_admin: bool,
+    ) -> anyhow::Result<(repo::Bootstrap, String)> {
+        Ok(identity::create_user(self.state.repo.as_ref(), tenant, name, is_admin).await?)
+    }
+
+    /// Stop accepting, finish in-flight requests, return.
+    ///
+    /// # Errors
+    /// The server task failed.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await??;
+        Ok(())
+    }
+
+    /// Run until SIGINT/SIGTERM, then shut down gracefully.
+    ///
+    /// # Errors
+    /// The server task failed.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight requests");
+        self.shutdown().await
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Prepare the data directory, open persistence, create the first admin if
+/// needed, bind, and start serving in the background.
+///
+/// # Errors
+/// The data directory, database or listen address is unusable; the error
+/// says which.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    use anyhow::Context as _;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory `{}`",
+            config.data_dir.display()
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let repo: Arc<dyn Repo> = Arc::new(repo::memory::MemoryRepo::new());
+    let first = identity::ensure_first_admin(repo.as_ref(), &config.data_dir).await?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener.local_addr()?;
+    let public_url = config.public_url_for(local_addr);
+    let redirect_uri = config.redirect_uri_for(local_addr);
+
+    let runtime = plugboard_runtime::Runtime::new(runtime_config(&config))
+        .map_err(|e| anyhow::anyhow!("starting the connector runtime: {e}"))?;
+    let registry = connectors::Registry::new(runtime).await?;
+    for c in repo.components(None).await? {
+        match registry
+            .runtime
+            .load_named(Some(&c.connector_id), &c.bytes)
+            .await
+        {
+            Ok(loaded) => registry.insert_custom(
+                c.tenant_id,
+                connectors::ConnectorEntry {
+                    loaded,
+                    source: connectors::ConnectorSource::Custom,
+                    content_hash: c.content_hash.clone(),
+                },
+            ),
+            Err(e) => {
+                tracing::warn!(connector = %c.connector_id, error = %e, "uploaded connector no longer loads; skipped")
+            }
+        }
+    }
+
+    let state = AppState {
+        inner: Arc::new(Inner {
+            config,
+            repo,
+            registry,
+            public_url: public_url.clone(),
+            redirect_uri,
+        }),
+    };
+    let app = router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Ok(RunningServer {
+        local_addr,
+        public_url,
+        admin_token_file: first.token_file,
+        first_start: first.created,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

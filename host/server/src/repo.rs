@@ -1,0 +1,170 @@
+//! What the server needs from persistence, as one small async trait.
+//!
+//! Handlers and rules talk to [`Repo`]; a backend implements it. Every
+//! method that reads or writes tenant data takes the tenant id and must
+//! never return another tenant's rows. Secrets go in and out only through
+//! the `*_secret*` methods and are stored encrypted by a real backend.
+//!
+//! [`memory::MemoryRepo`] keeps everything in process (tests, and the
+//! fallback while no database backend is wired); it is not durable.
+
+pub mod memory;
+
+use async_trait::async_trait;
+
+use crate::config::Redacted;
+use crate::model::*;
+
+/// Why a repository call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+/// Filters for listing connections; all optional and combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub folders: Option<Vec<FolderId>>,
+    pub connector_id: Option<String>,
+    pub status: Option<ConnectionStatus>,
+}
+
+/// What first start created.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub principal: Principal,
+    pub personal_folder: FolderId,
+}
+
+#[async_trait]
+pub trait Repo: Send + Sync + 'static {
+    /// Cheap round trip to the backend (readiness).
+    async fn ping(&self) -> RepoResult<()>;
+
+    // ---- identity ----
+
+    /// Whether any user exists (first start creates the admin when not).
+    async fn has_users(&self) -> RepoResult<bool>;
+    /// Create an organization, a tenant, a user with a personal workspace.
+    async fn create_tenant_with_admin(
+        &self,
+        org_name: &str,
+        tenant_name: &str,
+        user_name: &str,
+    ) -> RepoResult<Bootstrap>;
+    /// Create a user (with a personal workspace) in an existing tenant.
+    async fn create_user(
+        &self,
+        tenant: TenantId,
+        user_name: &str,
+        is_admin: bool,
+    ) -> RepoResult<Bootstrap>;
+    /// Remember an API token by its SHA-256 (the token itself is never stored).
+    async fn add_api_token(&self, user: UserId, token_sha256: &str) -> RepoResult<()>;
+    async fn principal_by_token(&self, token_sha256: &str) -> RepoResult<Option<Principal>>;
+    async fn org_settings(&self, org: OrgId) -> RepoResult<OrgSettings>;
+    async fn set_org_settings(&self, org: OrgId, settings: OrgSettings) -> RepoResult<()>;
+
+    // ---- folders ----
+
+    async fn personal_folder(&self, tenant: TenantId, user: UserId) -> RepoResult<Folder>;
+    async fn folder(&self, tenant: TenantId, id: FolderId) -> RepoResult<Option<Folder>>;
+    async fn folders(&self, tenant: TenantId) -> RepoResult<Vec<Folder>>;
+    async fn create_shared_folder(
+        &self,
+        tenant: TenantId,
+        name: &str,
+        members: &[UserId],
+    ) -> RepoResult<Folder>;
+    async fn set_folder_members(
+        &self,
+        tenant: TenantId,
+        id: FolderId,
+        members: &[UserId],
+    ) -> RepoResult<Folder>;
+
+    // ---- connections ----
+
+    /// Insert a new connection. If `is_default` is set, other connections of
+    /// the same connector in the folder lose the flag in the same step.
+    async fn insert_connection(&self, conn: &Connection) -> RepoResult<()>;
+    async fn connection(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> RepoResult<Option<Connection>>;
+    async fn connections(
+        &self,
+        tenant: TenantId,
+        filter: &ConnectionFilter,
+    ) -> RepoResult<Vec<Connection>>;
+    /// Save every mutable field of an existing connection.
+    async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;
+    /// Make `id` the one default of its connector in its folder, atomically.
+    async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()>;
+    /// Delete the connection, its secrets and references.
+    async fn delete_connection(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()>;
+
+    // ---- secrets of a connection (encrypted at rest by real backends) ----
+
+    async fn put_secret(
+        &self,
+        tenant: TenantId,
+        conn: ConnectionId,
+        field: &str,
+        value: Redacted,
+    ) -> RepoResult<()>;
+    async fn secret(
+        &self,
+        tenant: TenantId,
+        conn: ConnectionId,
+        field: &str,
+    ) -> RepoResult<Option<Redacted>>;
+    async fn delete_secret(
+        &self,
+        tenant: TenantId,
+        conn: ConnectionId,
+        field: &str,
+    ) -> RepoResult<()>;
+
+    // ---- references ----
+
+    async fn references(&self, tenant: TenantId, conn: ConnectionId) -> RepoResult<Vec<Reference>>;
+    async fn add_reference(
+        &self,
+        tenant: TenantId,
+        conn: ConnectionId,
+        reference: Reference,
+    ) -> RepoResult<()>;
+    async fn remove_reference(
+        &self,
+        tenant: TenantId,
+        conn: ConnectionId,
+        kind: &str,
+        id: &str,
+    ) -> RepoResult<()>;
+
+    // ---- OAuth flows ----
+
+    async fn put_pending(&self, pending: PendingAuthorization) -> RepoResult<()>;
+    /// Remove and return the pending flow with this state (single use).
+    async fn take_pending(&self, state: &str) -> RepoResult<Option<PendingAuthorization>>;
+
+    // ---- custom components ----
+
+    async fn put_component(&self, component: StoredComponent) -> RepoResult<()>;
+    async fn components(&self, tenant: Option<TenantId>) -> RepoResult<Vec<StoredComponent>>;
+    async fn delete_component(&self, tenant: TenantId, connector_id: &str) -> RepoResult<()>;
+
+    // ---- audit ----
+
+    async fn audit(&self, event: AuditEvent) -> RepoResult<()>;
+    async fn audit_events(&self, tenant: TenantId, limit: usize) -> RepoResult<Vec<AuditEvent>>;
+}

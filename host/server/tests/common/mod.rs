@@ -1,0 +1,238 @@
+//! Shared set-up for the API tests: a real server on a loopback port with a
+//! temporary data directory, a loopback REST API for the `pat` connector,
+//! and an HTTP client that keeps every response body so tests can assert
+//! no secret ever came back.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use plugboard_server::{Config, RunningServer};
+use serde_json::{Value, json};
+
+pub struct TestServer {
+    pub server: RunningServer,
+    pub admin_token: String,
+    pub base: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
+/// loopback egress allowed (never a default) so connectors reach the fakes.
+pub async fn start_server() -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(dir.path().join("data"));
+    config.egress.allow_loopback = true;
+    let server = plugboard_server::start(config)
+        .await
+        .expect("server starts");
+    let admin_token = std::fs::read_to_string(&server.admin_token_file)
+        .expect("first start writes the admin token")
+        .trim()
+        .to_string();
+    let base = server.local_url();
+    TestServer {
+        server,
+        admin_token,
+        base,
+        _dir: dir,
+    }
+}
+
+/// A loopback REST API that takes `Authorization: Bearer <token>`.
+pub struct FakeApi {
+    pub url: String,
+    pub token: Arc<Mutex<String>>,
+    pub hits: Arc<AtomicUsize>,
+    pub down: Arc<AtomicBool>,
+}
+
+#[derive(Clone)]
+struct ApiState {
+    token: Arc<Mutex<String>>,
+    hits: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
+    let want = format!("Bearer {}", state.token.lock().unwrap());
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == want)
+}
+
+pub async fn start_fake_api(token: &str) -> FakeApi {
+    let state = ApiState {
+        token: Arc::new(Mutex::new(token.to_string())),
+        hits: Arc::new(AtomicUsize::new(0)),
+        down: Arc::new(AtomicBool::new(false)),
+    };
+    async fn user(State(s): State<ApiState>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+        s.hits.fetch_add(1, Ordering::SeqCst);
+        if s.down.load(Ordering::SeqCst) {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"message": "upstream exploded"})),
+            );
+        }
+        if !authorized(&s, &headers) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "Bad credentials"})),
+            );
+        }
+        (
+            StatusCode::OK,
+            Json(json!({"id": "42", "name": "Ada Lovelace", "email": "ada@example.test"})),
+        )
+    }
+    async fn items(State(s): State<ApiState>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
+        s.hits.fetch_add(1, Ordering::SeqCst);
+        if !authorized(&s, &headers) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "Bad credentials"})),
+            );
+        }
+        (StatusCode::OK, Json(json!({"items": ["a", "b", "c"]})))
+    }
+    let app = axum::Router::new()
+        .route("/user", get(user))
+        .route("/items", get(items))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    FakeApi {
+        url: format!("http://{addr}"),
+        token: state.token,
+        hits: state.hits,
+        down: state.down,
+    }
+}
+
+/// An API client for one token that remembers every response body.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    http: reqwest::Client,
+    pub bodies: Arc<Mutex<Vec<String>>>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Api {
+    pub fn new(base: &str, token: Option<&str>) -> Self {
+        Api {
+            base: base.to_string(),
+            token: token.map(str::to_string),
+            http: reqwest::Client::new(),
+            bodies: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        self.finish(res).await
+    }
+
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request sent");
+        self.finish(res).await
+    }
+
+    async fn finish(&self, res: reqwest::Response) -> Reply {
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap_or_default();
+        self.bodies.lock().unwrap().push(text.clone());
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Assert no response body so far contains `secret`.
+    pub fn assert_never_returned(&self, secret: &str) {
+        for b in self.bodies.lock().unwrap().iter() {
+            assert!(
+                !b.contains(secret),
+                "a response body contained a secret: {b}"
+            );
+        }
+    }
+}
+
+/// Assert an error reply: status, stable code, and a non-empty message.
+#[track_caller]
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        reply.status, status,
+        "unexpected status; body: {}",
+        reply.text
+    );
+    assert_eq!(
+        reply.body["code"], code,
+        "unexpected code; body: {}",
+        reply.text
+    );
+    assert!(
+        reply.body["message"].as_str().is_some_and(|m| m.len() > 10),
+        "error without a helpful message: {}",
+        reply.text
+    );
+}
+
+/// Body of a PAT connection to `api`.
+pub fn pat_body(api: &FakeApi, token: &str) -> Value {
+    json!({
+        "connector": "pat",
+        "config": {"base_url": api.url},
+        "credentials": {"token": token},
+    })
+}

@@ -1,0 +1,831 @@
+//! REST-client commands over the server's API. Human tables by default,
+//! `--json` prints the server's JSON unchanged for scripts.
+//!
+//! The token comes from `--token` / `PLUGBOARD_TOKEN`, or else from the
+//! `admin-token` file in `PLUGBOARD_DATA_DIR` (default `./.plugboard`). It is
+//! sent only as a bearer header and never printed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+#[derive(Args, Clone)]
+pub struct Conn {
+    /// Server URL (env PLUGBOARD_SERVER).
+    #[arg(
+        long,
+        env = "PLUGBOARD_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// API token (env PLUGBOARD_TOKEN; default: the data directory's admin-token file).
+    #[arg(long, env = "PLUGBOARD_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+pub enum ConnectorsCommand {
+    /// List connectors.
+    List(#[command(flatten)] Conn),
+    /// Show a connector's auth types, scopes and operations.
+    Show {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Upload a custom connector component (.wasm) to your tenant.
+    Upload {
+        file: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Remove a custom connector (refused while connections use it).
+    Remove {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FoldersCommand {
+    /// List your folders.
+    List(#[command(flatten)] Conn),
+    /// Create a shared folder (administrators).
+    Create {
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConnectionsCommand {
+    /// List connections (filter by folder, connector, status).
+    List {
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        connector: Option<String>,
+        /// pending, connected or disconnected.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Show one connection.
+    Show {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Create a connection. Secret fields are read from the environment
+    /// variable you name (`--credential-env token=MY_PAT`), never from argv.
+    Create {
+        connector: String,
+        /// Auth type; omit when the connector has only one.
+        #[arg(long)]
+        auth_kind: Option<String>,
+        /// Folder id (default: your personal workspace).
+        #[arg(long)]
+        folder: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Config field, `key=value` (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        config: Vec<String>,
+        /// Credential field read from an environment variable: `token=MY_PAT_VAR` (repeatable).
+        #[arg(long = "credential-env", value_name = "FIELD=ENV_VAR")]
+        credential_env: Vec<String>,
+        #[arg(long)]
+        polling_frequency: Option<u32>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Rename a connection.
+    Rename {
+        id: String,
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Edit name and polling frequency.
+    Edit {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// Seconds between polls.
+        #[arg(long)]
+        polling_frequency: Option<u32>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Make it the default connection of its connector in its folder.
+    #[command(alias = "default")]
+    SetDefault {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Check the connection with its connector.
+    Check {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Reconnect with new credentials (read from environment variables).
+    Reconnect {
+        id: String,
+        #[arg(long = "credential-env", value_name = "FIELD=ENV_VAR")]
+        credential_env: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Delete a connection (refused while referenced, unless --force).
+    Delete {
+        id: String,
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Args)]
+pub struct InvokeArgs {
+    /// Connection id.
+    connection: String,
+    /// Operation name.
+    operation: String,
+    /// Input JSON, or `@file.json`.
+    #[arg(long, default_value = "{}")]
+    input: String,
+    #[command(flatten)]
+    conn: Conn,
+}
+
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(conn: &Conn) -> anyhow::Result<Self> {
+        let token = match &conn.token {
+            Some(t) => t.trim().to_string(),
+            None => {
+                let dir = std::env::var_os("PLUGBOARD_DATA_DIR")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from(".plugboard"));
+                let path = dir.join("admin-token");
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "no --token / PLUGBOARD_TOKEN given and `{}` cannot be read",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_string()
+            }
+        };
+        Ok(Api {
+            base: conn.server.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+        })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        let value: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if !status.is_success() {
+            let code = value.get("code").and_then(Value::as_str).unwrap_or("error");
+            let message = value
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            bail!("{} {code}: {message}", status.as_u16());
+        }
+        Ok(value)
+    }
+
+    async fn upload(&self, path: &str, bytes: Vec<u8>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let res = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the server at {}", self.base))?;
+        let status = res.status();
+        let value: Value = res.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{} {}: {}",
+                status.as_u16(),
+                value.get("code").and_then(Value::as_str).unwrap_or("error"),
+                value.get("message").and_then(Value::as_str).unwrap_or("")
+            );
+        }
+        Ok(value)
+    }
+}
+
+fn s(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(Value::Bool(b)) => {
+            if *b {
+                "yes".into()
+            } else {
+                "no".into()
+            }
+        }
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Print rows as an aligned table.
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_uppercase()).collect());
+    for r in rows {
+        line(r);
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn connection_rows(items: &[Value]) -> Vec<Vec<String>> {
+    items
+        .iter()
+        .map(|c| {
+            vec![
+                s(c, "id"),
+                s(c, "name"),
+                s(c, "connector"),
+                c.get("account")
+                    .map(|a| s(a, "display_name"))
+                    .unwrap_or_else(|| "-".into()),
+                s(c, "status"),
+                if c.get("is_default").and_then(Value::as_bool) == Some(true) {
+                    "*".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
+        .collect()
+}
+
+fn print_connection(c: &Value) {
+    for key in [
+        "id",
+        "name",
+        "connector",
+        "auth_kind",
+        "folder_id",
+        "status",
+        "message",
+        "provider_error",
+        "polling_frequency_seconds",
+        "is_default",
+        "created_at",
+        "updated_at",
+    ] {
+        println!("{key:<26} {}", s(c, key));
+    }
+    if let Some(a) = c.get("account").filter(|a| !a.is_null()) {
+        println!(
+            "{:<26} {} ({})",
+            "account",
+            s(a, "display_name"),
+            s(a, "id")
+        );
+    }
+    if let Some(scopes) = c
+        .get("granted_scopes")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+    {
+        let list: Vec<String> = scopes
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        println!("{:<26} {}", "granted_scopes", list.join(", "));
+    }
+}
+
+fn pairs(list: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for item in list {
+        let (k, v) = item
+            .split_once('=')
+            .with_context(|| format!("{what} `{item}` must look like key=value"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn credentials_from_env(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (field, var) in pairs(list, "--credential-env")? {
+        let value = std::env::var(&var).with_context(|| {
+            format!("environment variable `{var}` (for credential `{field}`) is not set")
+        })?;
+        out.insert(field, value);
+    }
+    Ok(out)
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub async fn connectors(cmd: ConnectorsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConnectorsCommand::List(conn) => {
+            let v = Api::new(&conn)?
+                .call(Method::GET, "/api/v1/connectors", None)
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let rows = v
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|c| {
+                    let list = |k: &str| {
+                        c.get(k)
+                            .and_then(Value::as_array)
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .unwrap_or_default()
+                    };
+                    vec![
+                        s(c, "id"),
+                        s(c, "name"),
+                        s(c, "version"),
+                        s(c, "source"),
+                        list("auth_kinds"),
+                    ]
+                })
+                .collect();
+            table(&["id", "name", "version", "source", "auth types"], rows);
+        }
+        ConnectorsCommand::Show { id, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/connectors/{}", enc(&id)),
+                    None,
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!(
+                "{} — {} {} ({})",
+                s(&v, "id"),
+                s(&v, "name"),
+                s(&v, "version"),
+                s(&v, "source")
+            );
+            println!("{}", s(&v, "description"));
+            let m = &v["manifest"];
+            println!("\nAuth types:");
+            for a in m["auth_methods"].as_array().into_iter().flatten() {
+                let scopes: Vec<&str> = a["scopes_offered"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["name"].as_str())
+                    .collect();
+                println!(
+                    "  {:<28} {}  scopes: {}",
+                    s(a, "kind"),
+                    s(a, "label"),
+                    if scopes.is_empty() {
+                        "-".into()
+                    } else {
+                        scopes.join(", ")
+                    }
+                );
+            }
+            println!("\nOperations:");
+            let rows = m["operations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|o| {
+                    let scopes: Vec<&str> = o["required_scopes"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    vec![s(o, "name"), scopes.join(", "), s(o, "description")]
+                })
+                .collect();
+            table(&["operation", "required scopes", "description"], rows);
+            if let Some(fields) = m["config_fields"].as_array().filter(|f| !f.is_empty()) {
+                println!("\nConfig fields:");
+                for f in fields {
+                    println!(
+                        "  {:<16} {}{}",
+                        s(f, "name"),
+                        s(f, "label"),
+                        if f["required"] == json!(true) {
+                            " (required)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+        ConnectorsCommand::Upload { file, conn } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("cannot read `{}`", file.display()))?;
+            let v = Api::new(&conn)?.upload("/api/v1/connectors", bytes).await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!(
+                "Uploaded connector `{}` version {} ({})",
+                s(&v, "id"),
+                s(&v, "version"),
+                s(&v, "content_hash")
+            );
+        }
+        ConnectorsCommand::Remove { id, conn } => {
+            Api::new(&conn)?
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/connectors/{}", enc(&id)),
+                    None,
+                )
+                .await?;
+            if !conn.json {
+                println!("Removed connector `{id}`");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn folders(cmd: FoldersCommand) -> anyhow::Result<()> {
+    match cmd {
+        FoldersCommand::List(conn) => {
+            let v = Api::new(&conn)?
+                .call(Method::GET, "/api/v1/folders", None)
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let rows = v
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .map(|f| vec![s(f, "id"), s(f, "name"), s(f, "kind")])
+                .collect();
+            table(&["id", "name", "kind"], rows);
+        }
+        FoldersCommand::Create { name, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::POST,
+                    "/api/v1/folders",
+                    Some(json!({ "name": name })),
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!(
+                "Created shared folder `{}` ({})",
+                s(&v, "name"),
+                s(&v, "id")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ConnectionsCommand::List {
+            folder,
+            connector,
+            status,
+            conn,
+        } => {
+            let mut query = Vec::new();
+            if let Some(f) = folder {
+                query.push(format!("folder_id={}", enc(&f)));
+            }
+            if let Some(c) = connector {
+                query.push(format!("connector={}", enc(&c)));
+            }
+            if let Some(s) = status {
+                query.push(format!("status={}", enc(&s)));
+            }
+            let path = if query.is_empty() {
+                "/api/v1/connections".to_string()
+            } else {
+                format!("/api/v1/connections?{}", query.join("&"))
+            };
+            let v = Api::new(&conn)?.call(Method::GET, &path, None).await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            table(
+                &["id", "name", "connector", "account", "status", "default"],
+                connection_rows(&items),
+            );
+        }
+        ConnectionsCommand::Show { id, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/connections/{}", enc(&id)),
+                    None,
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            print_connection(&v);
+        }
+        ConnectionsCommand::Create {
+            connector,
+            auth_kind,
+            folder,
+            name,
+            config,
+            credential_env,
+            polling_frequency,
+            conn,
+        } => {
+            let mut body = json!({
+                "connector": connector,
+                "config": pairs(&config, "--config")?,
+                "credentials": credentials_from_env(&credential_env)?,
+            });
+            if let Some(k) = auth_kind {
+                body["auth_kind"] = json!(k);
+            }
+            if let Some(f) = folder {
+                body["folder_id"] = json!(f);
+            }
+            if let Some(n) = name {
+                body["name"] = json!(n);
+            }
+            if let Some(p) = polling_frequency {
+                body["polling_frequency_seconds"] = json!(p);
+            }
+            let api = Api::new(&conn)?;
+            let v = api
+                .call(Method::POST, "/api/v1/connections", Some(body))
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            let c = &v["connection"];
+            if let Some(url) = v["authorize_url"].as_str() {
+                println!("Open this URL to authorize the connection:\n\n  {url}\n");
+                let id = s(c, "id");
+                println!("Waiting for the provider to call back…");
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let now = api
+                        .call(Method::GET, &format!("/api/v1/connections/{id}"), None)
+                        .await?;
+                    if now["status"] != json!("pending") {
+                        print_connection(&now);
+                        break;
+                    }
+                }
+            } else {
+                println!("Created connection:");
+                print_connection(c);
+            }
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", s(w, "message"));
+            }
+        }
+        ConnectionsCommand::Rename { id, name, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/connections/{}", enc(&id)),
+                    Some(json!({ "name": name })),
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!("Renamed to `{}`", s(&v, "name"));
+        }
+        ConnectionsCommand::Edit {
+            id,
+            name,
+            polling_frequency,
+            conn,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(n) = name {
+                body.insert("name".into(), json!(n));
+            }
+            if let Some(p) = polling_frequency {
+                body.insert("polling_frequency_seconds".into(), json!(p));
+            }
+            if body.is_empty() {
+                bail!("nothing to edit: give --name and/or --polling-frequency");
+            }
+            let v = Api::new(&conn)?
+                .call(
+                    Method::PATCH,
+                    &format!("/api/v1/connections/{}", enc(&id)),
+                    Some(Value::Object(body)),
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            print_connection(&v);
+        }
+        ConnectionsCommand::SetDefault { id, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/connections/{}/default", enc(&id)),
+                    None,
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!(
+                "`{}` is now the default {} connection in its folder",
+                s(&v, "name"),
+                s(&v, "connector")
+            );
+        }
+        ConnectionsCommand::Check { id, conn } => {
+            let v = Api::new(&conn)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/connections/{}/check", enc(&id)),
+                    None,
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            println!(
+                "{}: {}",
+                if v["ok"] == json!(true) {
+                    "Connected"
+                } else {
+                    "Disconnected"
+                },
+                s(&v, "message")
+            );
+            if let Some(p) = v["connection"]["provider_error"].as_str() {
+                println!("Provider error message: {p}");
+            }
+        }
+        ConnectionsCommand::Reconnect {
+            id,
+            credential_env,
+            conn,
+        } => {
+            let body = json!({ "credentials": credentials_from_env(&credential_env)? });
+            let v = Api::new(&conn)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/connections/{}/reconnect", enc(&id)),
+                    Some(body),
+                )
+                .await?;
+            if conn.json {
+                print_json(&v);
+                return Ok(());
+            }
+            if let Some(url) = v["authorize_url"].as_str() {
+                println!("Open this URL to reconnect:\n\n  {url}");
+            } else {
+                println!("Reconnected:");
+                print_connection(&v["connection"]);
+            }
+        }
+        ConnectionsCommand::Delete { id, force, conn } => {
+            let path = format!(
+                "/api/v1/connections/{}{}",
+                enc(&id),
+                if force { "?force=true" } else { "" }
+            );
+            Api::new(&conn)?.call(Method::DELETE, &path, None).await?;
+            if !conn.json {
+                println!("Deleted connection {id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
+    let text = match args.input.strip_prefix('@') {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("cannot read `{path}`"))?
+        }
+        None => args.input.clone(),
+    };
+    let input: Value = serde_json::from_str(&text).context("--input is not valid JSON")?;
+    let v = Api::new(&args.conn)?
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/connections/{}/invoke/{}",
+                enc(&args.connection),
+                enc(&args.operation)
+            ),
+            Some(input),
+        )
+        .await?;
+    if args.conn.json {
+        print_json(&v);
+    } else {
+        print_json(&v["output"]);
+    }
+    Ok(())
+}
