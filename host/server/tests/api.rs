@@ -429,7 +429,9 @@ async fn pat_connection_lifecycle_end_to_end() {
 
     // Filter by status.
     let r = api.get("/api/v1/connections?status=connected").await;
-    assert_eq!(r.body["total"], 1, "{}", r.text);
+    assert_eq!(r.body["total"], 2, "{}", r.text);
+    let r = api.get("/api/v1/connections?status=disconnected").await;
+    assert_eq!(r.body["total"], 0, "{}", r.text);
 
     // Delete: refused while referenced, listing the references; then forced.
     let r = api
