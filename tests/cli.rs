@@ -1,0 +1,201 @@
+//! `plugboard serve` as a process and the CLI over its API: first start,
+//! the printed URL, tables and `--json`, a PAT connection's lifecycle, and
+//! a graceful stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_plugboard");
+
+/// A loopback API answering every request with one JSON account.
+fn fake_api() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let body = r#"{"id":"42","name":"Ada Lovelace"}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+struct Serve {
+    child: Child,
+    url: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn serve() -> Serve {
+    let data_dir = std::env::temp_dir().join(format!("plugboard-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--allow-loopback-egress",
+            "--data-dir",
+        ])
+        .arg(&data_dir)
+        .env("PLUGBOARD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut saw_first_start = false;
+    let url = loop {
+        let line = lines.next().expect("serve printed its URL").unwrap();
+        if line.starts_with("First start") {
+            assert!(line.contains("admin-token"), "{line}");
+            assert!(
+                !line.contains("pb_"),
+                "the token itself is never printed: {line}"
+            );
+            saw_first_start = true;
+        }
+        if let Some(url) = line.strip_prefix("Plugboard listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    assert!(saw_first_start, "first start says where the admin token is");
+    std::thread::spawn(move || for _ in lines {});
+    Serve {
+        child,
+        url,
+        data_dir,
+    }
+}
+
+fn cli(s: &Serve, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("PLUGBOARD_SERVER", &s.url)
+        .env("PLUGBOARD_DATA_DIR", &s.data_dir)
+        .env("MY_PAT", "cli-secret-token-1")
+        .env_remove("PLUGBOARD_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "CLI failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("cli-secret-token-1"),
+        "a secret reached the output: {stdout}"
+    );
+    stdout
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_str(&ok(out)).expect("--json prints JSON")
+}
+
+#[test]
+fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
+    let s = serve();
+    let api = fake_api();
+    assert!(Path::new(&s.data_dir).join("admin-token").exists());
+
+    let table = ok(&cli(&s, &["connectors", "list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(table.contains("pat") && table.contains("zoom"), "{table}");
+    let shown = ok(&cli(&s, &["connectors", "show", "zoom"]));
+    assert!(shown.contains("meeting:write"), "{shown}");
+
+    let base = format!("base_url={api}");
+    let created = json(&cli(
+        &s,
+        &[
+            "connections",
+            "create",
+            "pat",
+            "--config",
+            &base,
+            "--credential-env",
+            "token=MY_PAT",
+            "--json",
+        ],
+    ));
+    let id = created["connection"]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["connection"]["account"]["id"], "42");
+
+    let list = ok(&cli(&s, &["connections", "list"]));
+    assert!(list.contains(&id) && list.contains("connected"), "{list}");
+    ok(&cli(&s, &["connections", "rename", &id, "CLI conn"]));
+    let edited = json(&cli(
+        &s,
+        &[
+            "connections",
+            "edit",
+            &id,
+            "--polling-frequency",
+            "600",
+            "--json",
+        ],
+    ));
+    assert_eq!(edited["name"], "CLI conn");
+    assert_eq!(edited["polling_frequency_seconds"], 600);
+    let checked = ok(&cli(&s, &["connections", "check", &id]));
+    assert!(checked.starts_with("Connected"), "{checked}");
+    ok(&cli(&s, &["connections", "set-default", &id]));
+    let out = json(&cli(
+        &s,
+        &["invoke", &id, "request", "--input", r#"{"path": "/user"}"#],
+    ));
+    assert_eq!(out["body"]["name"], "Ada Lovelace");
+
+    let bad = cli(
+        &s,
+        &[
+            "connections",
+            "show",
+            "0190b8f4-0000-7000-8000-000000000000",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("connection_not_found"));
+
+    ok(&cli(&s, &["connections", "delete", &id]));
+    let list = json(&cli(&s, &["connections", "list", "--json"]));
+    assert_eq!(list["total"], 0);
+
+    // SIGTERM: the server stops gracefully and exits 0.
+    let mut s = s;
+    let pid = s.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+}
