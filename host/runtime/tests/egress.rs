@@ -3,9 +3,12 @@
 
 mod support;
 
-use plugboard_runtime::{Credential, Runtime, RuntimeConfig, StaticServices};
+use plugboard_runtime::{
+    CallError, Credential, Runtime, RuntimeConfig, RuntimeError, StaticServices,
+};
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use support::*;
 
 fn error_kind(out: &Value) -> &str {
@@ -276,4 +279,24 @@ async fn a_path_cannot_climb_above_the_base_url() {
     .await;
     assert_eq!(error_kind(&out), "destination-not-allowed");
     assert!(recorder.all().is_empty());
+}
+
+#[tokio::test]
+async fn a_call_that_outlives_the_wall_clock_limit_is_stopped() {
+    let (base, _recorder) = server().await;
+    let mut config = test_config();
+    config.limits.wall_time = Duration::from_millis(500);
+    config.limits.http_timeout = Duration::from_secs(10);
+    let runtime = Runtime::new(config).unwrap();
+    let hostile = hostile(&runtime).await;
+    let input = json!({"url": "/slow"}).to_string();
+    let err = hostile
+        .invoke(&hostile_ctx("a", &base), services("t"), "echo_http", &input)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::Host(RuntimeError::Timeout { .. })),
+        "{err}"
+    );
+    assert_still_serves(&hostile).await;
 }

@@ -129,6 +129,7 @@ impl Recorder {
 /// - `/whoami`: 200, body = the token after `Bearer secret-`;
 /// - `/big`: 2 MiB body;
 /// - `/redirect`: 302 to `http://evil.example.com/`;
+/// - `/slow`: answers after 3 s;
 /// - anything else: 200 `ok`.
 pub async fn server() -> (String, Recorder) {
     let recorder = Recorder::default();
@@ -191,6 +192,10 @@ async fn handle(
         )
             .into_response(),
         "/big" => (StatusCode::OK, vec![b'x'; 2 << 20]).into_response(),
+        "/slow" => {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            (StatusCode::OK, "late").into_response()
+        }
         "/redirect" => (
             StatusCode::FOUND,
             [("location", "http://evil.example.com/")],
