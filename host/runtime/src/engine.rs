@@ -65,6 +65,10 @@ pub(crate) fn build_engine(
     // hot path for a connector called again and again).
     pool.linear_memory_keep_resident(256 << 10);
     pool.table_keep_resident(64 << 10);
+    // On Linux ≥ 6.7, PAGEMAP_SCAN finds the pages a call actually touched
+    // and resets only those, instead of assuming the low addresses are
+    // resident; `Auto` falls back silently on older kernels.
+    pool.pagemap_scan(wasmtime::Enabled::Auto);
     // Keep warm slots around so a connector's next call reuses a slot
     // that already has its memory image mapped.
     pool.max_unused_warm_slots(n.min(100));
