@@ -169,8 +169,38 @@ async fn keys_rotate(
     data_dir: Option<PathBuf>,
     database: Option<String>,
 ) -> anyhow::Result<()> {
-    let _ = (reencrypt, data_dir, database);
-    anyhow::bail!(
-        "key rotation is not available in this build yet: the vault's rotation entry point is not wired into the CLI"
-    )
+    use anyhow::Context as _;
+    let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(".plugboard"));
+    let store = plugboard_store::Store::open_data_dir(&data_dir, database.as_deref())
+        .await
+        .with_context(|| format!("opening the store in `{}`", data_dir.display()))?;
+    let mut progress = plugboard_store::progress_bar();
+    let report = store
+        .rotate_keys(reencrypt, &mut progress)
+        .await
+        .context("rotating keys")?;
+    println!(
+        "Root key version {}{}; {} data key(s) re-wrapped.",
+        report.root.root_version,
+        if report.root.added_version {
+            " (new)"
+        } else {
+            ""
+        },
+        report.root.rewrapped
+    );
+    if let Some(r) = report.reencrypt {
+        println!(
+            "Re-encrypted {} secret(s) under {} new data key(s){}.",
+            r.reencrypted,
+            r.new_data_keys,
+            if r.resumed {
+                ", resuming an interrupted pass"
+            } else {
+                ""
+            }
+        );
+    }
+    store.close().await;
+    Ok(())
 }

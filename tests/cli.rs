@@ -121,7 +121,12 @@ fn json(out: &Output) -> Value {
 fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
     let s = serve();
     let api = fake_api();
-    assert!(Path::new(&s.data_dir).join("admin-token").exists());
+    for file in ["admin-token", "plugboard.db", "root.key"] {
+        assert!(
+            Path::new(&s.data_dir).join(file).exists(),
+            "first start creates {file}"
+        );
+    }
 
     let table = ok(&cli(&s, &["connectors", "list"]));
     assert!(table.starts_with("ID"), "{table}");
@@ -198,4 +203,14 @@ fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
     );
     let status = s.child.wait().unwrap();
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+
+    // Key rotation on the same data directory.
+    let out = Command::new(BIN)
+        .args(["keys", "rotate", "--reencrypt", "--data-dir"])
+        .arg(&s.data_dir)
+        .env_remove("PLUGBOARD_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("Root key version 2"), "{stdout}");
 }

@@ -416,10 +416,7 @@ fn pick(
 }
 
 fn default_database_url(data_dir: &Path) -> String {
-    format!(
-        "sqlite://{}?mode=rwc",
-        data_dir.join("plugboard.db").display()
-    )
+    format!("sqlite://{}", data_dir.join("plugboard.db").display())
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -52,6 +52,10 @@ pub struct Inner {
     pub config: Config,
     pub repo: Arc<dyn Repo>,
     pub registry: connectors::Registry,
+    /// The database and vault (SQLite file + root key in the data directory
+    /// by default). Opened at start so first start creates them and
+    /// readiness checks them; connections move onto it next (see repo.rs).
+    pub store: plugboard_store::Store,
     pub public_url: Url,
     pub redirect_uri: Url,
 }
@@ -216,6 +220,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         self.task.await??;
+        self.state.store.close().await;
         Ok(())
     }
 
@@ -271,6 +276,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
     }
+    let store = plugboard_store::Store::open_data_dir(&config.data_dir, Some(&config.database_url))
+        .await
+        .with_context(|| {
+            format!(
+                "opening the database `{}`",
+                config::redact_url(&config.database_url)
+            )
+        })?;
     let repo: Arc<dyn Repo> = Arc::new(repo::memory::MemoryRepo::new());
     let first = identity::ensure_first_admin(repo.as_ref(), &config.data_dir).await?;
 
@@ -309,6 +322,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             config,
             repo,
             registry,
+            store,
             public_url: public_url.clone(),
             redirect_uri,
         }),
