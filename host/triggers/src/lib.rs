@@ -1,0 +1,33 @@
+//! Trigger subscriptions for Plugboard: a subscription is a store trigger
+//! row (connection + connector trigger + parameters + destination), polled by
+//! the [`Scheduler`] on its connection's polling frequency; the events of a
+//! poll go into the durable [`Outbox`] *before* the cursor is saved, and the
+//! [`Deliverer`] posts them to signed webhooks (at least once, then dead
+//! letter) or keeps them for the pull API.
+//!
+//! This crate must never call a connector directly (it goes through the
+//! [`Poller`] trait) and never hold a webhook secret longer than one
+//! signature.
+#![deny(missing_docs)]
+
+mod api;
+mod clock;
+mod delivery;
+mod error;
+mod outbox;
+mod poller;
+mod scheduler;
+
+pub use api::{
+    CreatedSubscription, Destination, NewSubscription, Subscription, Triggers,
+    WEBHOOK_SECRET_PREFIX,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use delivery::{DeliveryConfig, DeliveryReport, Deliverer, sign, verify};
+pub use error::TriggerError;
+pub use outbox::{EventRecord, EventState, OPERATOR_FEED, Outbox};
+pub use poller::{PollError, PollOutput, PollRequest, PolledEvent, Poller};
+pub use scheduler::{
+    Failpoint, Scheduler, SchedulerConfig, SchedulerHandle, TickReport, effective_frequency,
+    jitter_seconds,
+};
