@@ -142,17 +142,12 @@ async fn a_corrupt_cache_file_is_discarded_and_recompiled() {
 #[tokio::test]
 async fn the_bundled_connectors_load_with_a_valid_manifest() {
     let runtime = runtime();
-    // `pat` is left out for now: its manifest puts a `{header_name}`
-    // placeholder in the token header, which plugboard-manifest's
-    // validation refuses (the runtime itself would fill it from config).
-    for bundled in plugboard_connectors::bundled()
-        .iter()
-        .filter(|c| c.id != "pat")
-    {
+    for bundled in plugboard_connectors::bundled() {
         let loaded = runtime
             .load_named(Some(bundled.id), bundled.wasm)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(loaded.id(), bundled.id);
     }
+    assert_eq!(plugboard_connectors::bundled().len(), 3);
 }

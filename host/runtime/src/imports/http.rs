@@ -172,21 +172,18 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
     }
 }
 
-/// Where a token goes for this connection's auth kind (`{field}`s in the
-/// declared header or prefix filled from config).
+/// Where a token goes for this connection's auth kind: the declared
+/// placement with `{field}`s filled from config (defaults applied), by the
+/// manifest crate's one set of placeholder rules.
 fn token_placement(call: &CallState) -> Result<Option<TokenPlacement>, HttpError> {
     let Some(method) = call.manifest.auth_method(call.ctx.auth_kind) else {
         return Ok(None);
     };
-    let declared = method.token_placement();
-    let fill = |t: &str| {
-        fill_template(t, &call.ctx.config)
-            .map_err(|e| HttpError::InvalidRequest(format!("token placement {e}")))
-    };
-    Ok(Some(TokenPlacement {
-        header: fill(&declared.header)?,
-        prefix: fill(&declared.prefix)?,
-    }))
+    let config = call.manifest.config_with_defaults(&call.ctx.config);
+    let resolved = method
+        .resolve(&config)
+        .map_err(|e| HttpError::InvalidRequest(format!("token placement: {e}")))?;
+    Ok(Some(resolved.token_placement()))
 }
 
 fn guest_headers(
