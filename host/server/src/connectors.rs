@@ -145,10 +145,15 @@ impl Registry {
     }
 }
 
-pub fn routes() -> OpenApiRouter<AppState> {
+/// The connector routes. Uploads carry whole components, so these routes
+/// take bodies up to `component_bytes` instead of the JSON limit.
+pub fn routes(component_bytes: usize) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connectors, upload_connector))
         .routes(routes!(get_connector, delete_connector))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            component_bytes.saturating_add(1),
+        ))
 }
 
 /// A connector as the API shows it: its whole manifest plus its origin.

@@ -130,7 +130,7 @@ pub fn router(state: AppState) -> Router {
     let (api_routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
         .merge(connections::routes())
-        .merge(connectors::routes())
+        .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
         .split_for_parts();
 

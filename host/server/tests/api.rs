@@ -683,3 +683,74 @@ impl PutSettings for Api {
             .await
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_connectors_are_validated_tenant_scoped_and_removable() {
+    let t = start_server().await;
+    let admin = Api::new(&t.base, Some(&t.admin_token));
+    let wasm = "application/wasm";
+
+    let r = admin
+        .raw(
+            reqwest::Method::POST,
+            "/api/v1/connectors",
+            wasm,
+            b"not wasm at all".to_vec(),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_component");
+    let future = std::fs::read(plugboard_connectors::fixtures::FUTURE_CONTRACT).unwrap();
+    let r = admin
+        .raw(reqwest::Method::POST, "/api/v1/connectors", wasm, future)
+        .await;
+    assert_error(&r, 400, "invalid_component");
+    let pat = plugboard_connectors::bundled_by_id("pat")
+        .unwrap()
+        .wasm
+        .to_vec();
+    let r = admin
+        .raw(reqwest::Method::POST, "/api/v1/connectors", wasm, pat)
+        .await;
+    assert_error(&r, 409, "connector_id_taken");
+
+    // A real component with its own id: usable at once, versioned by content hash.
+    let bytes = std::fs::read(plugboard_connectors::fixtures::HOSTILE).unwrap();
+    let r = admin
+        .raw(reqwest::Method::POST, "/api/v1/connectors", wasm, bytes)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    assert_eq!(r.body["source"], "custom");
+    assert_eq!(r.body["content_hash"].as_str().unwrap().len(), 64);
+    let r = admin.get(&format!("/api/v1/connectors/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // Another tenant does not see it.
+    let (_, other) = t.server.create_tenant("other").await.unwrap();
+    let b = Api::new(&t.base, Some(&other));
+    assert_error(
+        &b.get(&format!("/api/v1/connectors/{id}")).await,
+        404,
+        "connector_not_found",
+    );
+
+    // Bundled connectors cannot be removed; the custom one can.
+    assert_error(
+        &admin.delete("/api/v1/connectors/pat").await,
+        409,
+        "connector_bundled",
+    );
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/connectors/{id}"))
+            .await
+            .status,
+        204
+    );
+    assert_error(
+        &admin.get(&format!("/api/v1/connectors/{id}")).await,
+        404,
+        "connector_not_found",
+    );
+    t.server.shutdown().await.unwrap();
+}
