@@ -188,6 +188,37 @@ pub struct AuthFlows {
 }
 
 /// Endpoints and client resolved from a manifest method + config.
+/// A client-credentials or password grant, ready to send.
+struct DirectGrant {
+    resolved: Resolved,
+    scopes: Vec<String>,
+    client: oauth::OAuthClient,
+}
+
+/// The `scope` parameter, joined with the provider's separator, if any.
+fn with_scopes<R>(
+    request: R,
+    scopes: &[String],
+    resolved: &Resolved,
+    add: impl FnOnce(R, OAuthScope) -> R,
+) -> R {
+    if scopes.is_empty() {
+        request
+    } else {
+        add(
+            request,
+            OAuthScope::new(scopes.join(&resolved.endpoints.scope_separator)),
+        )
+    }
+}
+
+fn invalid_oauth_settings(e: impl std::fmt::Display) -> AuthError {
+    AuthError::InvalidInput {
+        what: "OAuth settings",
+        reason: e.to_string(),
+    }
+}
+
 struct Resolved {
     settings: OAuth2Settings,
     /// The method's default scopes with `{field}`s expanded from config.
@@ -623,38 +654,30 @@ impl AuthFlows {
         client: ClientChoice,
         scopes: Option<Vec<String>>,
     ) -> Result<Credential, AuthError> {
-        if method.kind != AuthKind::Oauth2ClientCredentials {
-            return Err(AuthError::BadMethod {
-                connector: connector_id.into(),
-                kind: method.kind,
-                reason: "not a client-credentials method".into(),
-            });
-        }
-        let r = self.resolve(connector_id, method, config, &client)?;
-        let scopes = scopes.unwrap_or_else(|| r.default_scopes.clone());
-        let c = oauth::client(ClientSpec {
-            client_id: r.client.client_id(),
-            client_secret: Some(&r.client_secret),
-            authorize_url: None,
-            token_url: Some(&r.endpoints.token_url),
-            revoke_url: None,
-            redirect_uri: None,
-            client_auth: r.endpoints.client_auth,
-        })?;
-        let mut req = c
+        let direct = self.direct_grant(
+            connector_id,
+            method,
+            AuthKind::Oauth2ClientCredentials,
+            "not a client-credentials method",
+            config,
+            &client,
+            scopes,
+        )?;
+        let req = direct
+            .client
             .exchange_client_credentials()
-            .map_err(|e| AuthError::InvalidInput {
-                what: "OAuth settings",
-                reason: e.to_string(),
-            })?;
-        if !scopes.is_empty() {
-            req = req.add_scope(OAuthScope::new(scopes.join(&r.endpoints.scope_separator)));
-        }
+            .map_err(invalid_oauth_settings)?;
+        let req = with_scopes(req, &direct.scopes, &direct.resolved, |r, s| r.add_scope(s));
         let resp = req
             .request_async(&self.http)
             .await
             .map_err(|e| oauth::classify(e).into_error())?;
-        self.credential_from(Grant::ClientCredentials, &resp, scopes, r)
+        self.credential_from(
+            Grant::ClientCredentials,
+            &resp,
+            direct.scopes,
+            direct.resolved,
+        )
     }
 
     /// Resource owner password grant, only where the manifest declares
@@ -674,40 +697,65 @@ impl AuthFlows {
         username: &str,
         password: &SecretString,
     ) -> Result<Credential, AuthError> {
-        if method.kind != AuthKind::Oauth2Password {
-            return Err(AuthError::BadMethod {
-                connector: connector_id.into(),
-                kind: method.kind,
-                reason: "the connector does not declare the password grant".into(),
-            });
-        }
-        let r = self.resolve(connector_id, method, config, &client)?;
-        let scopes = scopes.unwrap_or_else(|| r.default_scopes.clone());
-        let c = oauth::client(ClientSpec {
-            client_id: r.client.client_id(),
-            client_secret: Some(&r.client_secret),
-            authorize_url: None,
-            token_url: Some(&r.endpoints.token_url),
-            revoke_url: None,
-            redirect_uri: None,
-            client_auth: r.endpoints.client_auth,
-        })?;
+        let direct = self.direct_grant(
+            connector_id,
+            method,
+            AuthKind::Oauth2Password,
+            "the connector does not declare the password grant",
+            config,
+            &client,
+            scopes,
+        )?;
         let user = ResourceOwnerUsername::new(username.to_string());
         let pass = ResourceOwnerPassword::new(password.expose().to_string());
-        let mut req = c
+        let req = direct
+            .client
             .exchange_password(&user, &pass)
-            .map_err(|e| AuthError::InvalidInput {
-                what: "OAuth settings",
-                reason: e.to_string(),
-            })?;
-        if !scopes.is_empty() {
-            req = req.add_scope(OAuthScope::new(scopes.join(&r.endpoints.scope_separator)));
-        }
+            .map_err(invalid_oauth_settings)?;
+        let req = with_scopes(req, &direct.scopes, &direct.resolved, |r, s| r.add_scope(s));
         let resp = req
             .request_async(&self.http)
             .await
             .map_err(|e| oauth::classify(e).into_error())?;
-        self.credential_from(Grant::Password, &resp, scopes, r)
+        self.credential_from(Grant::Password, &resp, direct.scopes, direct.resolved)
+    }
+
+    /// What the grants that need no browser share: the kind check, the
+    /// resolved endpoints and client, and the scopes to ask for.
+    #[allow(clippy::too_many_arguments)]
+    fn direct_grant(
+        &self,
+        connector_id: &str,
+        method: &AuthMethod,
+        expected: AuthKind,
+        refusal: &str,
+        config: &BTreeMap<String, String>,
+        client: &ClientChoice,
+        scopes: Option<Vec<String>>,
+    ) -> Result<DirectGrant, AuthError> {
+        if method.kind != expected {
+            return Err(AuthError::BadMethod {
+                connector: connector_id.into(),
+                kind: method.kind,
+                reason: refusal.into(),
+            });
+        }
+        let resolved = self.resolve(connector_id, method, config, client)?;
+        let scopes = scopes.unwrap_or_else(|| resolved.default_scopes.clone());
+        let client = oauth::client(ClientSpec {
+            client_id: resolved.client.client_id(),
+            client_secret: Some(&resolved.client_secret),
+            authorize_url: None,
+            token_url: Some(&resolved.endpoints.token_url),
+            revoke_url: None,
+            redirect_uri: None,
+            client_auth: resolved.endpoints.client_auth,
+        })?;
+        Ok(DirectGrant {
+            resolved,
+            scopes,
+            client,
+        })
     }
 
     fn credential_from(
