@@ -131,7 +131,10 @@ impl std::fmt::Debug for CreatedSubscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreatedSubscription")
             .field("subscription", &self.subscription)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -231,7 +234,12 @@ impl Triggers {
                 );
                 if let Err(e) = self
                     .store
-                    .put_connector_secret(scope, t.connection, &secret_name(t.id), secret.as_bytes())
+                    .put_connector_secret(
+                        scope,
+                        t.connection,
+                        &secret_name(t.id),
+                        secret.as_bytes(),
+                    )
                     .await
                 {
                     let _ = self.store.delete_trigger(scope, t.id).await;

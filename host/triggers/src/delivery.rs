@@ -152,7 +152,14 @@ impl Deliverer {
                 Err(err) if attempts >= self.cfg.max_attempts => {
                     report.dead += 1;
                     self.outbox
-                        .record_attempt(event.seq, EventState::Dead, attempts, ms(now), Some(&err), now)
+                        .record_attempt(
+                            event.seq,
+                            EventState::Dead,
+                            attempts,
+                            ms(now),
+                            Some(&err),
+                            now,
+                        )
                         .await?;
                 }
                 Err(err) => {
@@ -233,4 +240,3 @@ impl Deliverer {
         }
     }
 }
-

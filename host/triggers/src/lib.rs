@@ -23,7 +23,7 @@ pub use api::{
     WEBHOOK_SECRET_PREFIX,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use delivery::{DeliveryConfig, DeliveryReport, Deliverer, sign, verify};
+pub use delivery::{Deliverer, DeliveryConfig, DeliveryReport, sign, verify};
 pub use error::TriggerError;
 pub use outbox::{EventRecord, EventState, OPERATOR_FEED, Outbox};
 pub use poller::{PollError, PollOutput, PollRequest, PolledEvent, Poller};

@@ -147,6 +147,24 @@ type Row = (
     Option<i64>,
 );
 
+/// A [`Row`] followed by org and tenant.
+type ClaimedRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    i64,
+    Option<i64>,
+    String,
+    String,
+);
+
 const COLS: &str = "seq, subscription_id, event_id, kind, payload, destination_url, state, attempts, \
     next_attempt_at, last_error, created_at, delivered_at";
 
@@ -384,9 +402,9 @@ impl Outbox {
                 .map_err(TriggerError::outbox("claim event"))?
                 .rows_affected());
             if n == 1 {
-                let sql = format!("SELECT {COLS}, org_id, tenant_id FROM trigger_events WHERE seq = $1");
-                let r: Option<(i64, String, String, String, String, Option<String>, String, i64, i64, Option<String>, i64, Option<i64>, String, String)> =
-                    on_pool!(&self.pool, p => sqlx::query_as(&sql).bind(seq).fetch_optional(p).await
+                let sql =
+                    format!("SELECT {COLS}, org_id, tenant_id FROM trigger_events WHERE seq = $1");
+                let r: Option<ClaimedRow> = on_pool!(&self.pool, p => sqlx::query_as(&sql).bind(seq).fetch_optional(p).await
                         .map_err(TriggerError::outbox("read claimed event"))?);
                 if let Some(r) = r {
                     let (org, tenant) = (r.12.clone(), r.13.clone());

@@ -203,14 +203,19 @@ impl Scheduler {
     ) -> Due {
         let now_ms = ms(now);
         let due_at = match schedule {
-            // Never polled (or enabled just now): the store's due time.
-            (None, _) => ms(t.next_poll_at),
+            // Never polled: due at once (the store stamps creation with its
+            // own clock, which need not be ours).
+            (None, _) => now_ms,
             // Failing: the backoff the last poll stored.
             (Some(_), f) if f > 0 => ms(t.next_poll_at),
             // Healthy: last poll + the connection's frequency *now* + jitter.
             (Some(last), _) => last + (freq + jitter_seconds(t.id, freq)) * 1000,
         };
-        if due_at <= now_ms { Due::Now } else { Due::Later }
+        if due_at <= now_ms {
+            Due::Now
+        } else {
+            Due::Later
+        }
     }
 
     /// One tick: polls every due subscription (bounded by the semaphore)
@@ -238,7 +243,8 @@ impl Scheduler {
         };
         let mut polls = JoinSet::new();
         for t in triggers {
-            if !connections.contains_key(&t.connection) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = connections.entry(t.connection)
+            {
                 let c = self
                     .store
                     .get_connection(&t.scope, t.connection)
@@ -247,7 +253,7 @@ impl Scheduler {
                 if let Some(c) = &c {
                     self.watch_connection(c).await?;
                 }
-                connections.insert(t.connection, c);
+                slot.insert(c);
             }
             let Some(Some(conn)) = connections.get(&t.connection) else {
                 continue;
@@ -424,7 +430,9 @@ impl Scheduler {
                 &conn.scope,
                 conn.id,
                 ConnectionStatus::Disconnected,
-                Some("reconnect required: the provider refused the credential during a trigger poll"),
+                Some(
+                    "reconnect required: the provider refused the credential during a trigger poll",
+                ),
                 Some(message),
             )
             .await
@@ -475,4 +483,3 @@ impl Scheduler {
         Ok(())
     }
 }
-

@@ -1,0 +1,129 @@
+//! Webhook delivery to a real loopback receiver: signatures, retries with
+//! backoff on the controllable clock, dead letters and replay.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::FakePoller;
+use plugboard_triggers::{
+    Deliverer, DeliveryConfig, Destination, EventState, NewSubscription, Triggers, verify,
+};
+
+async fn webhook_env(
+    url: &str,
+) -> (
+    common::Env,
+    Triggers,
+    plugboard_store::TriggerId,
+    String,
+    Deliverer,
+) {
+    let env = common::sqlite().await;
+    let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone());
+    let created = api
+        .create_subscription(
+            &env.scope,
+            NewSubscription {
+                connection: env.conn,
+                trigger: "new_recording".into(),
+                parameters: serde_json::json!({}),
+                destination: Destination::Webhook { url: url.into() },
+                created_by: None,
+            },
+        )
+        .await
+        .unwrap();
+    let secret = created.webhook_secret.clone().unwrap();
+    assert!(secret.starts_with("whsec_"));
+    assert!(
+        !format!("{created:?}").contains(&secret),
+        "Debug redacts the secret"
+    );
+    let d = Deliverer::new(
+        env.store.clone(),
+        env.outbox.clone(),
+        env.clock.clone(),
+        DeliveryConfig {
+            max_attempts: 3,
+            base_backoff: Duration::from_secs(10),
+            ..DeliveryConfig::default()
+        },
+    );
+    (env, api, created.subscription.id, secret, d)
+}
+
+async fn poll_once(env: &common::Env, ids: &[&str]) {
+    let poller = Arc::new(FakePoller::default());
+    poller.add(ids);
+    env.scheduler(poller).tick().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_a_while_gets_retries_then_the_signed_event() {
+    let rx = common::receiver().await;
+    let (env, api, id, secret, d) = webhook_env(&rx.url).await;
+    poll_once(&env, &["rec-1"]).await;
+
+    rx.up.store(false, Ordering::SeqCst);
+    assert_eq!(d.deliver_due().await.unwrap().retrying, 1);
+    // Backoff: not again before 10 s, then 20 s.
+    assert_eq!(d.deliver_due().await.unwrap().retrying, 0);
+    env.clock.advance(Duration::from_secs(10));
+    assert_eq!(d.deliver_due().await.unwrap().retrying, 1);
+    rx.up.store(true, Ordering::SeqCst);
+    env.clock.advance(Duration::from_secs(19));
+    assert_eq!(d.deliver_due().await.unwrap().delivered, 0);
+    env.clock.advance(Duration::from_secs(1));
+    assert_eq!(d.deliver_due().await.unwrap().delivered, 1);
+
+    let got = rx.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (sig, body) = &got[0];
+    assert!(verify(secret.as_bytes(), sig, body), "signature {sig}");
+    assert!(!verify(b"whsec_wrong", sig, body));
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["id"], "rec-1");
+    assert_eq!(json["type"], "new_recording");
+    let delivered = api
+        .list_deliveries(&env.scope, id, Some(EventState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!((delivered.len(), delivered[0].attempts), (1, 3));
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_good_dead_letters_and_replay_delivers() {
+    let rx = common::receiver().await;
+    let (env, api, id, _secret, d) = webhook_env(&rx.url).await;
+    poll_once(&env, &["rec-1", "rec-2"]).await;
+    rx.up.store(false, Ordering::SeqCst);
+    for _ in 0..3 {
+        d.deliver_due().await.unwrap();
+        env.clock.advance(Duration::from_secs(3600));
+    }
+    let dead = api.list_dead_letters(&env.scope).await.unwrap();
+    assert_eq!(dead.len(), 2);
+    assert!(dead[0].last_error.as_deref().unwrap().contains("503"));
+    assert_eq!(d.deliver_due().await.unwrap(), Default::default());
+
+    rx.up.store(true, Ordering::SeqCst);
+    assert_eq!(
+        api.replay(&env.scope, id, Some(dead[0].seq)).await.unwrap(),
+        1
+    );
+    assert_eq!(d.deliver_due().await.unwrap().delivered, 1);
+    assert_eq!(api.replay(&env.scope, id, None).await.unwrap(), 1);
+    assert_eq!(d.deliver_due().await.unwrap().delivered, 1);
+    assert!(api.list_dead_letters(&env.scope).await.unwrap().is_empty());
+    let ids: Vec<_> = rx
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).unwrap()["id"].clone())
+        .collect();
+    assert_eq!(ids, ["rec-1", "rec-2"]);
+}
