@@ -3,8 +3,10 @@
 //!
 //! [`OidcProvider::start`] runs `node server.mjs` on a free loopback port,
 //! waits until its discovery document answers, and kills the process when
-//! dropped. It needs `npm ci --prefix tests/support/oidc` once; without
-//! `node_modules` it fails saying exactly that.
+//! dropped. The first start in a checkout installs the pinned packages
+//! (`npm ci`, once, under a file lock so parallel tests do not race), so
+//! `cargo test` is all a newcomer runs; if that install fails it says which
+//! command to run by hand.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -57,13 +59,10 @@ impl OidcProvider {
     }
 
     async fn start_in(dir: PathBuf, redirect_uris: &[&str]) -> anyhow::Result<OidcProvider> {
-        if !dir.join("node_modules/oidc-provider").is_dir() {
-            bail!(
-                "oidc-provider is not installed in {}: run `npm ci --prefix tests/support/oidc` \
-                 from the repository root (needs Node 20+)",
-                dir.display()
-            );
-        }
+        let installer = dir.clone();
+        tokio::task::spawn_blocking(move || ensure_installed(&installer))
+            .await
+            .context("the npm install task panicked")??;
         let port = crate::free_port();
         let child = tokio::process::Command::new("node")
             .arg("server.mjs")
@@ -137,6 +136,40 @@ impl OidcProvider {
         };
         let r: serde_json::Value = request.send().await?.json().await?;
         Ok(r["active"].as_bool().unwrap_or(false))
+    }
+}
+
+/// Install the pinned packages of `dir` with `npm ci` unless present.
+/// Blocking; one installer at a time per checkout (a file lock), and the
+/// others find the packages there when they get the lock.
+fn ensure_installed(dir: &std::path::Path) -> anyhow::Result<()> {
+    let installed = || dir.join("node_modules/oidc-provider").is_dir();
+    if installed() {
+        return Ok(());
+    }
+    let by_hand = format!(
+        "oidc-provider is not installed in {}: run `npm ci --prefix tests/support/oidc` \
+         from the repository root (needs Node 20+ and the npm registry)",
+        dir.display()
+    );
+    if !dir.join("package-lock.json").is_file() {
+        bail!(by_hand);
+    }
+    let lock = std::fs::File::create(dir.join(".npm-install.lock")).context(by_hand.clone())?;
+    lock.lock().context(by_hand.clone())?;
+    if installed() {
+        return Ok(());
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() && installed() => Ok(()),
+        Ok(s) => bail!("{by_hand} (automatic `npm ci` exited with {s})"),
+        Err(e) => bail!("{by_hand} (could not run npm: {e})"),
     }
 }
 
