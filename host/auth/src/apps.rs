@@ -3,8 +3,8 @@
 //! authorization code" uses these; BYOA brings its own.
 //!
 //! Keys, for connector id `zoom` (non-alphanumerics become `_`, upper-case):
-//! - env: `PLUGBOARD_OAUTH_ZOOM_CLIENT_ID`, `PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET`
-//! - config file: `[oauth_apps.zoom] client_id = "…" client_secret = "…"`
+//! - env: `PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID`, `PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET`
+//! - config file: `[connectors.zoom] client_id = "…" client_secret = "…"`
 
 use std::collections::BTreeMap;
 
@@ -36,14 +36,14 @@ pub fn env_keys(connector: &str) -> (String, String) {
         })
         .collect();
     (
-        format!("PLUGBOARD_OAUTH_{id}_CLIENT_ID"),
-        format!("PLUGBOARD_OAUTH_{id}_CLIENT_SECRET"),
+        format!("PLUGBOARD_CONNECTOR_{id}_CLIENT_ID"),
+        format!("PLUGBOARD_CONNECTOR_{id}_CLIENT_SECRET"),
     )
 }
 
-/// The config-file key for a connector's app: `oauth_apps.<connector>`.
+/// The config-file key for a connector's app: `connectors.<connector>` (the server config's section).
 pub fn config_key(connector: &str) -> String {
-    format!("oauth_apps.{connector}")
+    format!("connectors.{connector}")
 }
 
 impl OperatorApps {
@@ -56,7 +56,7 @@ impl OperatorApps {
         self.apps.insert(connector.to_string(), app);
     }
 
-    /// Read `PLUGBOARD_OAUTH_<ID>_CLIENT_ID/_SECRET` for each connector id;
+    /// Read `PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID/_SECRET` for each connector id;
     /// connectors with neither set are skipped. Values from the environment
     /// replace those already present (env wins over the config file).
     ///
@@ -113,23 +113,23 @@ mod tests {
         assert_eq!(
             env_keys("zoom"),
             (
-                "PLUGBOARD_OAUTH_ZOOM_CLIENT_ID".to_string(),
-                "PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET".to_string()
+                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID".to_string(),
+                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET".to_string()
             )
         );
         assert_eq!(
             env_keys("ms-graph.v2").0,
-            "PLUGBOARD_OAUTH_MS_GRAPH_V2_CLIENT_ID"
+            "PLUGBOARD_CONNECTOR_MS_GRAPH_V2_CLIENT_ID"
         );
-        assert_eq!(config_key("zoom"), "oauth_apps.zoom");
+        assert_eq!(config_key("zoom"), "connectors.zoom");
     }
 
     #[test]
     fn both_values_or_neither() {
         let vars = BTreeMap::from([
-            ("PLUGBOARD_OAUTH_ZOOM_CLIENT_ID", "zid"),
-            ("PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET", "zsecret"),
-            ("PLUGBOARD_OAUTH_HALF_CLIENT_ID", "hid"),
+            ("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID", "zid"),
+            ("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET", "zsecret"),
+            ("PLUGBOARD_CONNECTOR_HALF_CLIENT_ID", "hid"),
         ]);
         let lookup = |k: &str| vars.get(k).map(|v| v.to_string());
         let mut apps = OperatorApps::new();
@@ -138,6 +138,9 @@ mod tests {
         assert_eq!(apps.get("zoom").unwrap().client_secret.expose(), "zsecret");
         assert!(apps.get("absent").is_none());
         let err = apps.load_from(["half"], lookup).unwrap_err();
-        assert!(err.contains("PLUGBOARD_OAUTH_HALF_CLIENT_SECRET"), "{err}");
+        assert!(
+            err.contains("PLUGBOARD_CONNECTOR_HALF_CLIENT_SECRET"),
+            "{err}"
+        );
     }
 }

@@ -448,12 +448,15 @@ async fn operator_app_not_configured_names_the_config_keys() {
         .unwrap_err();
     assert!(matches!(err, AuthError::AppNotConfigured { .. }));
     let text = err.to_string();
-    assert!(text.contains("PLUGBOARD_OAUTH_ZOOM_CLIENT_ID"), "{text}");
     assert!(
-        text.contains("PLUGBOARD_OAUTH_ZOOM_CLIENT_SECRET"),
+        text.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID"),
         "{text}"
     );
-    assert!(text.contains("oauth_apps.zoom"), "{text}");
+    assert!(
+        text.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET"),
+        "{text}"
+    );
+    assert!(text.contains("connectors.zoom"), "{text}");
 }
 
 #[tokio::test]
