@@ -23,6 +23,7 @@ mod connections;
 mod connectors;
 mod db;
 mod error;
+mod identity;
 mod ids;
 mod leases;
 mod rotation;
@@ -39,6 +40,9 @@ pub use connections::{
 pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_hash};
 pub use db::Database;
 pub use error::StoreError;
+pub use identity::{
+    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, Role, RobotAccount,
+};
 pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
     Scope, TenantId, TriggerId, UserId,

@@ -1,0 +1,743 @@
+//! Identity rows of an organization: local passwords and cultures of users,
+//! groups with members, robot accounts, roles with permissions and their
+//! assignments, organization settings, message templates, external
+//! applications with their access tokens, and login attempts.
+//!
+//! Every function takes the [`OrganizationId`] it runs in and filters on it,
+//! so a row of another organization is simply not found (`None`, `false`,
+//! or zero rows). The two lookups that start from a credential
+//! ([`Store::find_external_app`], [`Store::find_access_token`]) return the
+//! organization the credential belongs to. This module stores only hashes
+//! (argon2 for passwords and app secrets, SHA-256 for access tokens) and
+//! must never see or store a plaintext secret.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::{from_ms, now_ms, on_db, to_ms};
+use crate::{OrganizationId, Store, StoreError, UserId};
+
+/// A local group and its members (user or robot-account ids).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub org: OrganizationId,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Member ids.
+    pub members: Vec<Uuid>,
+}
+
+/// A robot account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobotAccount {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub org: OrganizationId,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// A role with its permissions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub org: OrganizationId,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Permission names (`Users.View`...).
+    pub permissions: Vec<String>,
+}
+
+/// A message template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageTemplate {
+    /// Id.
+    pub id: Uuid,
+    /// Organization.
+    pub org: OrganizationId,
+    /// Name, unique in the organization.
+    pub name: String,
+    /// Template text.
+    pub value: String,
+}
+
+/// An external application as found by its client id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalApp {
+    /// Id.
+    pub id: Uuid,
+    /// The organization that registered it.
+    pub org: OrganizationId,
+    /// Client id.
+    pub client_id: String,
+    /// Argon2 PHC string of the secret.
+    pub secret_hash: String,
+    /// Scopes it may be granted.
+    pub scopes: Vec<String>,
+}
+
+/// An access token as found by its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    /// The organization of the application it was issued to.
+    pub org: OrganizationId,
+    /// The application.
+    pub app: Uuid,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+/// One recorded sign-in attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    /// Id.
+    pub id: Uuid,
+    /// User.
+    pub user: UserId,
+    /// Whether the password matched.
+    pub succeeded: bool,
+    /// Who tried (client description, not a secret).
+    pub client: String,
+    /// When.
+    pub created_at: OffsetDateTime,
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(' ')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    // ----- users: passwords, culture, deletion -----
+
+    /// Sets the argon2 hash of a user's password; false if the user is not in `org`.
+    pub async fn set_user_password_hash(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE users SET password_hash = $1 WHERE id = $2 AND org_id = $3")
+            .bind(hash).bind(user).bind(org)
+            .execute(pool).await.map_err(StoreError::query("set password"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// The stored password hash of a user of `org` (None: no user or no password).
+    pub async fn user_password_hash(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT password_hash FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user).bind(org)
+            .fetch_optional(pool).await.map_err(StoreError::query("read password"))?);
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// Sets a user's culture (`ja`, `fr-FR`...); false if the user is not in `org`.
+    pub async fn set_user_culture(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        culture: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE users SET culture = $1 WHERE id = $2 AND org_id = $3")
+            .bind(culture).bind(user).bind(org)
+            .execute(pool).await.map_err(StoreError::query("set culture"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// A user's culture.
+    pub async fn user_culture(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(Option<String>,)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT culture FROM users WHERE id = $1 AND org_id = $2")
+            .bind(user).bind(org)
+            .fetch_optional(pool).await.map_err(StoreError::query("read culture"))?);
+        Ok(row.and_then(|r| r.0))
+    }
+
+    /// Updates display name and e-mail; false if the user is not in `org`.
+    pub async fn update_user_profile(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        display_name: &str,
+        email: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE users SET display_name = $1, email = $2 WHERE id = $3 AND org_id = $4")
+            .bind(display_name).bind(email).bind(user).bind(org)
+            .execute(pool).await.map_err(StoreError::query("update user"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Deletes a user of `org` (with their folders, memberships, attempts);
+    /// false if not found.
+    pub async fn delete_user(&self, org: OrganizationId, user: UserId) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => {
+            sqlx::query("DELETE FROM identity_group_members WHERE member_id = $1 AND org_id = $2")
+                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?;
+            sqlx::query("DELETE FROM identity_role_assignments WHERE principal_id = $1 AND org_id = $2")
+                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?;
+            sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
+                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?.rows_affected()
+        });
+        Ok(n > 0)
+    }
+
+    // ----- groups -----
+
+    async fn replace_group_members(
+        &self,
+        org: OrganizationId,
+        group: Uuid,
+        members: &[Uuid],
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => {
+            sqlx::query("DELETE FROM identity_group_members WHERE group_id = $1 AND org_id = $2")
+                .bind(group).bind(org).execute(pool).await.map_err(StoreError::query("set members"))?;
+            for m in members {
+                sqlx::query("INSERT INTO identity_group_members (org_id, group_id, member_id) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING")
+                    .bind(org).bind(group).bind(m).execute(pool).await.map_err(StoreError::query("set members"))?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Creates a group in `org`.
+    pub async fn create_group(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        members: &[Uuid],
+    ) -> Result<Group, StoreError> {
+        let id = Uuid::now_v7();
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO identity_groups (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id).bind(org).bind(name).bind(now_ms())
+            .execute(pool).await.map_err(StoreError::write("create group", "group"))?.rows_affected());
+        self.replace_group_members(org, id, members).await?;
+        Ok(Group {
+            id,
+            org,
+            name: name.to_owned(),
+            members: members.to_vec(),
+        })
+    }
+
+    /// Groups of `org`, by name.
+    pub async fn list_groups(&self, org: OrganizationId) -> Result<Vec<Group>, StoreError> {
+        let rows: Vec<(Uuid, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name FROM identity_groups WHERE org_id = $1 ORDER BY name")
+            .bind(org).fetch_all(pool).await.map_err(StoreError::query("list groups"))?);
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, name) in rows {
+            let members = self.group_members(org, id).await?;
+            out.push(Group {
+                id,
+                org,
+                name,
+                members,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn group_members(
+        &self,
+        org: OrganizationId,
+        group: Uuid,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let rows: Vec<(Uuid,)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT member_id FROM identity_group_members WHERE group_id = $1 AND org_id = $2 ORDER BY member_id")
+            .bind(group).bind(org).fetch_all(pool).await.map_err(StoreError::query("group members"))?);
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    /// A group of `org`.
+    pub async fn get_group(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+    ) -> Result<Option<Group>, StoreError> {
+        let row: Option<(String,)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT name FROM identity_groups WHERE id = $1 AND org_id = $2")
+            .bind(id).bind(org).fetch_optional(pool).await.map_err(StoreError::query("get group"))?);
+        let Some((name,)) = row else { return Ok(None) };
+        let members = self.group_members(org, id).await?;
+        Ok(Some(Group {
+            id,
+            org,
+            name,
+            members,
+        }))
+    }
+
+    /// Renames a group and replaces its members; false if not in `org`.
+    pub async fn update_group(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        name: &str,
+        members: &[Uuid],
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE identity_groups SET name = $1 WHERE id = $2 AND org_id = $3")
+            .bind(name).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::write("update group", "group"))?.rows_affected());
+        if n == 0 {
+            return Ok(false);
+        }
+        self.replace_group_members(org, id, members).await?;
+        Ok(true)
+    }
+
+    /// Deletes one group of `org` (`Some(id)`) or all of them; rows deleted.
+    pub async fn delete_groups(
+        &self,
+        org: OrganizationId,
+        id: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        let n = on_db!(self.db(), pool => match id {
+            Some(id) => sqlx::query("DELETE FROM identity_groups WHERE id = $1 AND org_id = $2")
+                .bind(id).bind(org).execute(pool).await,
+            None => sqlx::query("DELETE FROM identity_groups WHERE org_id = $1")
+                .bind(org).execute(pool).await,
+        }.map_err(StoreError::query("delete groups"))?.rows_affected());
+        Ok(n)
+    }
+
+    // ----- robot accounts -----
+
+    /// Creates a robot account in `org`.
+    pub async fn create_robot_account(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        display_name: &str,
+    ) -> Result<RobotAccount, StoreError> {
+        let id = Uuid::now_v7();
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO robot_accounts (id, org_id, name, display_name, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id).bind(org).bind(name).bind(display_name).bind(now_ms())
+            .execute(pool).await.map_err(StoreError::write("create robot account", "robot account"))?.rows_affected());
+        Ok(RobotAccount {
+            id,
+            org,
+            name: name.to_owned(),
+            display_name: display_name.to_owned(),
+        })
+    }
+
+    /// Robot accounts of `org` (one when `id` is given), by name.
+    pub async fn list_robot_accounts(
+        &self,
+        org: OrganizationId,
+        id: Option<Uuid>,
+    ) -> Result<Vec<RobotAccount>, StoreError> {
+        let rows: Vec<(Uuid, String, String)> = on_db!(self.db(), pool => match id {
+            Some(id) => sqlx::query_as(
+                    "SELECT id, name, display_name FROM robot_accounts WHERE org_id = $1 AND id = $2")
+                .bind(org).bind(id).fetch_all(pool).await,
+            None => sqlx::query_as(
+                    "SELECT id, name, display_name FROM robot_accounts WHERE org_id = $1 ORDER BY name")
+                .bind(org).fetch_all(pool).await,
+        }.map_err(StoreError::query("list robot accounts"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, display_name)| RobotAccount {
+                id,
+                org,
+                name,
+                display_name,
+            })
+            .collect())
+    }
+
+    /// Updates a robot account's display name; false if not in `org`.
+    pub async fn update_robot_account(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        display_name: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE robot_accounts SET display_name = $1 WHERE id = $2 AND org_id = $3")
+            .bind(display_name).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("update robot account"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Deletes one robot account of `org` (`Some(id)`) or all; rows deleted.
+    pub async fn delete_robot_accounts(
+        &self,
+        org: OrganizationId,
+        id: Option<Uuid>,
+    ) -> Result<u64, StoreError> {
+        let n = on_db!(self.db(), pool => match id {
+            Some(id) => sqlx::query("DELETE FROM robot_accounts WHERE id = $1 AND org_id = $2")
+                .bind(id).bind(org).execute(pool).await,
+            None => sqlx::query("DELETE FROM robot_accounts WHERE org_id = $1")
+                .bind(org).execute(pool).await,
+        }.map_err(StoreError::query("delete robot accounts"))?.rows_affected());
+        Ok(n)
+    }
+
+    // ----- roles -----
+
+    /// Creates a role in `org`.
+    pub async fn create_role(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<Role, StoreError> {
+        let id = Uuid::now_v7();
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO identity_roles (id, org_id, name, permissions, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id).bind(org).bind(name).bind(permissions.join(" ")).bind(now_ms())
+            .execute(pool).await.map_err(StoreError::write("create role", "role"))?.rows_affected());
+        Ok(Role {
+            id,
+            org,
+            name: name.to_owned(),
+            permissions: permissions.to_vec(),
+        })
+    }
+
+    /// Roles of `org`, by name.
+    pub async fn list_roles(&self, org: OrganizationId) -> Result<Vec<Role>, StoreError> {
+        let rows: Vec<(Uuid, String, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, permissions FROM identity_roles WHERE org_id = $1 ORDER BY name")
+            .bind(org).fetch_all(pool).await.map_err(StoreError::query("list roles"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, p)| Role {
+                id,
+                org,
+                name,
+                permissions: split_list(&p),
+            })
+            .collect())
+    }
+
+    /// Replaces the roles of a principal (user, group or robot account) of
+    /// `org`. Refuses ([`StoreError::NotFound`]) a role id that is not a
+    /// role of `org`, before changing anything.
+    pub async fn assign_roles(
+        &self,
+        org: OrganizationId,
+        principal: Uuid,
+        roles: &[Uuid],
+    ) -> Result<(), StoreError> {
+        let known: Vec<Uuid> = self
+            .list_roles(org)
+            .await?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        if let Some(bad) = roles.iter().find(|r| !known.contains(r)) {
+            return Err(StoreError::NotFound {
+                what: "role",
+                id: bad.to_string(),
+            });
+        }
+        on_db!(self.db(), pool => {
+            sqlx::query("DELETE FROM identity_role_assignments WHERE principal_id = $1 AND org_id = $2")
+                .bind(principal).bind(org).execute(pool).await.map_err(StoreError::query("assign roles"))?;
+            for r in roles {
+                sqlx::query("INSERT INTO identity_role_assignments (org_id, role_id, principal_id) VALUES ($1, $2, $3) \
+                             ON CONFLICT DO NOTHING")
+                    .bind(org).bind(r).bind(principal).execute(pool).await.map_err(StoreError::query("assign roles"))?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Role ids assigned to a principal of `org`.
+    pub async fn roles_of(
+        &self,
+        org: OrganizationId,
+        principal: Uuid,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        let rows: Vec<(Uuid,)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT role_id FROM identity_role_assignments WHERE principal_id = $1 AND org_id = $2 ORDER BY role_id")
+            .bind(principal).bind(org).fetch_all(pool).await.map_err(StoreError::query("roles of"))?);
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    // ----- settings -----
+
+    /// Settings of `org` with the given keys (all when `keys` is empty).
+    pub async fn get_settings(
+        &self,
+        org: OrganizationId,
+        keys: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT key, value FROM org_settings WHERE org_id = $1 ORDER BY key")
+            .bind(org).fetch_all(pool).await.map_err(StoreError::query("get settings"))?);
+        Ok(rows
+            .into_iter()
+            .filter(|(k, _)| keys.is_empty() || keys.contains(k))
+            .collect())
+    }
+
+    /// Creates or updates settings of `org`.
+    pub async fn put_settings(
+        &self,
+        org: OrganizationId,
+        settings: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => for (k, v) in settings {
+            sqlx::query("INSERT INTO org_settings (org_id, key, value) VALUES ($1, $2, $3) \
+                         ON CONFLICT (org_id, key) DO UPDATE SET value = excluded.value")
+                .bind(org).bind(k).bind(v).execute(pool).await.map_err(StoreError::query("put settings"))?;
+        });
+        Ok(())
+    }
+
+    // ----- message templates -----
+
+    /// Creates a message template in `org`.
+    pub async fn create_message_template(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        value: &str,
+    ) -> Result<MessageTemplate, StoreError> {
+        let id = Uuid::now_v7();
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO message_templates (id, org_id, name, value) VALUES ($1, $2, $3, $4)")
+            .bind(id).bind(org).bind(name).bind(value)
+            .execute(pool).await.map_err(StoreError::write("create message template", "message template"))?.rows_affected());
+        Ok(MessageTemplate {
+            id,
+            org,
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+    }
+
+    /// Message templates of `org`: one by id, or filtered by name.
+    pub async fn find_message_templates(
+        &self,
+        org: OrganizationId,
+        id: Option<Uuid>,
+        name: Option<&str>,
+    ) -> Result<Vec<MessageTemplate>, StoreError> {
+        let rows: Vec<(Uuid, String, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, value FROM message_templates WHERE org_id = $1 ORDER BY name")
+            .bind(org).fetch_all(pool).await.map_err(StoreError::query("message templates"))?);
+        Ok(rows
+            .into_iter()
+            .filter(|(i, n, _)| id.is_none_or(|id| id == *i) && name.is_none_or(|name| name == n))
+            .map(|(id, name, value)| MessageTemplate {
+                id,
+                org,
+                name,
+                value,
+            })
+            .collect())
+    }
+
+    /// Updates a template's text; false if not in `org`.
+    pub async fn update_message_template(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        value: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE message_templates SET value = $1 WHERE id = $2 AND org_id = $3")
+            .bind(value).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("update message template"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    // ----- external applications and access tokens -----
+
+    /// Registers an external application of `org`.
+    pub async fn create_external_app(
+        &self,
+        org: OrganizationId,
+        name: &str,
+        client_id: &str,
+        secret_hash: &str,
+        scopes: &[String],
+    ) -> Result<Uuid, StoreError> {
+        let id = Uuid::now_v7();
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO external_apps (id, org_id, name, client_id, secret_hash, scopes, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(id).bind(org).bind(name).bind(client_id).bind(secret_hash).bind(scopes.join(" ")).bind(now_ms())
+            .execute(pool).await.map_err(StoreError::write("create external app", "external application"))?.rows_affected());
+        Ok(id)
+    }
+
+    /// The application a client id names, in whichever organization registered it.
+    pub async fn find_external_app(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ExternalApp>, StoreError> {
+        let row: Option<(Uuid, Uuid, String, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, org_id, secret_hash, scopes FROM external_apps WHERE client_id = $1")
+            .bind(client_id).fetch_optional(pool).await.map_err(StoreError::query("find external app"))?);
+        Ok(row.map(|(id, org, secret_hash, scopes)| ExternalApp {
+            id,
+            org: org.into(),
+            client_id: client_id.to_owned(),
+            secret_hash,
+            scopes: split_list(&scopes),
+        }))
+    }
+
+    /// Stores the SHA-256 hash of an issued access token.
+    pub async fn store_access_token(
+        &self,
+        org: OrganizationId,
+        app: Uuid,
+        token_hash: &str,
+        scopes: &[String],
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO access_tokens (token_hash, org_id, app_id, scopes, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash).bind(org).bind(app).bind(scopes.join(" ")).bind(to_ms(expires_at))
+            .execute(pool).await.map_err(StoreError::query("store access token"))?.rows_affected());
+        Ok(())
+    }
+
+    /// The token with this hash, expired or not (the caller checks expiry).
+    pub async fn find_access_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<AccessToken>, StoreError> {
+        let row: Option<(Uuid, Uuid, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT org_id, app_id, scopes, expires_at FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash).fetch_optional(pool).await.map_err(StoreError::query("find access token"))?);
+        Ok(row.map(|(org, app, scopes, exp)| AccessToken {
+            org: org.into(),
+            app,
+            scopes: split_list(&scopes),
+            expires_at: from_ms(exp),
+        }))
+    }
+
+    // ----- login attempts -----
+
+    /// Records a sign-in attempt of a user of `org`.
+    pub async fn record_login_attempt(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        succeeded: bool,
+        client: &str,
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO login_attempts (id, org_id, user_id, succeeded, client, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(Uuid::now_v7()).bind(org).bind(user).bind(i64::from(succeeded)).bind(client).bind(now_ms())
+            .execute(pool).await.map_err(StoreError::query("record login attempt"))?.rows_affected());
+        Ok(())
+    }
+
+    /// Sign-in attempts of a user of `org`, newest first.
+    pub async fn list_login_attempts(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+    ) -> Result<Vec<LoginAttempt>, StoreError> {
+        let rows: Vec<(Uuid, i64, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, succeeded, client, created_at FROM login_attempts \
+                 WHERE org_id = $1 AND user_id = $2 ORDER BY id DESC")
+            .bind(org).bind(user).fetch_all(pool).await.map_err(StoreError::query("list login attempts"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, ok, client, at)| LoginAttempt {
+                id,
+                user,
+                succeeded: ok != 0,
+                client,
+                created_at: from_ms(at),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path(), None).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn identity_rows_of_another_organization_are_not_found() {
+        let (_d, s) = store().await;
+        let a = s.create_organization("a").await.unwrap().id;
+        let b = s.create_organization("b").await.unwrap().id;
+        let g = s.create_group(b, "ops", &[]).await.unwrap();
+        let r = s.create_robot_account(b, "bot", "Bot").await.unwrap();
+        let role = s
+            .create_role(b, "admin", &["Users.View".into()])
+            .await
+            .unwrap();
+        assert!(s.get_group(a, g.id).await.unwrap().is_none());
+        assert!(!s.update_group(a, g.id, "x", &[]).await.unwrap());
+        assert_eq!(s.delete_groups(a, Some(g.id)).await.unwrap(), 0);
+        assert_eq!(s.delete_robot_accounts(a, None).await.unwrap(), 0);
+        assert!(
+            s.list_robot_accounts(a, Some(r.id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.assign_roles(a, g.id, &[role.id])
+                .await
+                .unwrap_err()
+                .is_not_found()
+        );
+        assert!(s.get_group(b, g.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn assign_roles_replaces_the_role_set() {
+        let (_d, s) = store().await;
+        let org = s.create_organization("o").await.unwrap().id;
+        let u = s.create_user(org, "u", "U", None).await.unwrap();
+        let r1 = s.create_role(org, "r1", &[]).await.unwrap().id;
+        let r2 = s.create_role(org, "r2", &[]).await.unwrap().id;
+        let r3 = s.create_role(org, "r3", &[]).await.unwrap().id;
+        s.assign_roles(org, u.id.0, &[r1, r2]).await.unwrap();
+        s.assign_roles(org, u.id.0, &[r1, r3]).await.unwrap();
+        let mut want = vec![r1, r3];
+        want.sort();
+        assert_eq!(s.roles_of(org, u.id.0).await.unwrap(), want);
+    }
+}
