@@ -284,7 +284,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
                 config::redact_url(&config.database_url)
             )
         })?;
-    let repo: Arc<dyn Repo> = Arc::new(repo::memory::MemoryRepo::new());
+    let repo: Arc<dyn Repo> = Arc::new(repo::store::StoreRepo::new(store.clone()));
     let first = identity::ensure_first_admin(repo.as_ref(), &config.data_dir).await?;
 
     let listener = TcpListener::bind(config.listen)

@@ -5,10 +5,10 @@
 //! never return another tenant's rows. Secrets go in and out only through
 //! the `*_secret*` methods and are stored encrypted by a real backend.
 //!
-//! [`memory::MemoryRepo`] keeps everything in process (tests, and the
-//! fallback while no database backend is wired); it is not durable.
+//! [`store::StoreRepo`] is the implementation: SQLite or PostgreSQL through
+//! `plugboard-store`, secrets sealed by its vault.
 
-pub mod memory;
+pub mod store;
 
 use async_trait::async_trait;
 

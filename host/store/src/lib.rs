@@ -28,6 +28,7 @@ mod ids;
 mod leases;
 mod rotation;
 mod secrets;
+mod server_support;
 mod store;
 mod tenancy;
 mod triggers;
@@ -55,6 +56,7 @@ pub use secrets::{
     CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
     PendingAuthorization,
 };
+pub use server_support::{ConnectionReference, ConnectionSettings, ConnectionState, TokenOwner};
 pub use store::{Store, StoreOptions};
 pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};
 pub use triggers::{NewTrigger, Trigger};

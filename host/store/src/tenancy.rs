@@ -108,7 +108,7 @@ pub struct Folder {
 }
 
 #[derive(sqlx::FromRow)]
-struct FolderRow {
+pub(crate) struct FolderRow {
     id: Uuid,
     org_id: Uuid,
     tenant_id: Uuid,
@@ -119,7 +119,7 @@ struct FolderRow {
 }
 
 impl FolderRow {
-    fn into_folder(self) -> Result<Folder, StoreError> {
+    pub(crate) fn into_folder(self) -> Result<Folder, StoreError> {
         Ok(Folder {
             id: self.id.into(),
             scope: Scope::new(self.org_id.into(), self.tenant_id.into()),
@@ -131,7 +131,8 @@ impl FolderRow {
     }
 }
 
-const FOLDER_COLUMNS: &str = "id, org_id, tenant_id, kind, name, owner_user_id, created_at";
+pub(crate) const FOLDER_COLUMNS: &str =
+    "id, org_id, tenant_id, kind, name, owner_user_id, created_at";
 
 impl Store {
     /// Creates an organization.

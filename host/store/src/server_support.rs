@@ -1,0 +1,470 @@
+//! What `plugboard serve` needs beyond the resource modules: which tenant a
+//! user works in, API tokens (by SHA-256 only), references to connections
+//! from processes and apps, the account e-mail of a connection,
+//! organization connection settings, and a cheap ping. Every tenant-owned
+//! query takes a [`Scope`]; the token lookup is the one that finds a scope.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db::{now_ms, on_db};
+use crate::tenancy::FolderRow;
+use crate::{
+    Connection, ConnectionId, ConnectionStatus, Folder, FolderId, NewConnection, OrganizationId,
+    Scope, Store, StoreError, TenantId, User, UserId,
+};
+
+/// Who an API token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// Organization and tenant the token works in.
+    pub scope: Scope,
+    /// The user.
+    pub user: UserId,
+    /// The user's name.
+    pub user_name: String,
+    /// Tenant administrator.
+    pub is_admin: bool,
+}
+
+/// Something that uses a connection (a process, an app, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionReference {
+    /// `process`, `app`, ...
+    pub kind: String,
+    /// The referencing object's id in its own system.
+    pub id: String,
+    /// Its display name.
+    pub name: String,
+}
+
+/// Organization settings for connections.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// Regular users may not create connections in shared folders.
+    pub restrict_shared_connections: bool,
+}
+
+impl Store {
+    /// One round trip to the database (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _: i64 = on_db!(self.db(), pool => sqlx::query_scalar("SELECT CAST(1 AS BIGINT)")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::query("ping"))?);
+        Ok(())
+    }
+
+    /// Whether any user exists at all (first start creates the admin when not).
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        let n: i64 = on_db!(self.db(), pool => sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(pool)
+            .await
+            .map_err(StoreError::query("count users"))?);
+        Ok(n > 0)
+    }
+
+    /// The scope of a tenant id (`None`: no such tenant).
+    pub async fn tenant_scope(&self, tenant: TenantId) -> Result<Option<Scope>, StoreError> {
+        let org: Option<Uuid> = on_db!(self.db(), pool => sqlx::query_scalar(
+                "SELECT org_id FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("tenant scope"))?);
+        Ok(org.map(|o| Scope::new(o.into(), tenant)))
+    }
+
+    /// Puts a user of the scope's organization into the tenant.
+    pub async fn add_tenant_user(
+        &self,
+        scope: &Scope,
+        user: UserId,
+        is_admin: bool,
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO tenant_users (user_id, org_id, tenant_id, is_admin) \
+                 SELECT id, org_id, $2, $3 FROM users WHERE id = $1 AND org_id = $4")
+            .bind(user)
+            .bind(scope.tenant)
+            .bind(is_admin)
+            .bind(scope.org)
+            .execute(pool)
+            .await
+            .map_err(StoreError::write("add tenant user", "tenant user"))?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// The tenant a user works in and whether they administer it.
+    pub async fn tenant_user(
+        &self,
+        user: UserId,
+    ) -> Result<Option<(Scope, User, bool)>, StoreError> {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(Uuid, Uuid, bool)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT org_id, tenant_id, is_admin FROM tenant_users WHERE user_id = $1")
+            .bind(user)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("tenant user"))?);
+        let Some((org, tenant, admin)) = row else {
+            return Ok(None);
+        };
+        let org: OrganizationId = org.into();
+        Ok(self
+            .get_user(org, user)
+            .await?
+            .map(|u| (Scope::new(org, tenant.into()), u, admin)))
+    }
+
+    /// Remembers an API token of a tenant user by its SHA-256 (hex).
+    pub async fn add_api_token(&self, user: UserId, token_sha256: &str) -> Result<(), StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO api_tokens (token_sha256, user_id, org_id, tenant_id, created_at) \
+                 SELECT $1, user_id, org_id, tenant_id, $2 FROM tenant_users WHERE user_id = $3")
+            .bind(token_sha256)
+            .bind(now_ms())
+            .bind(user)
+            .execute(pool)
+            .await
+            .map_err(StoreError::write("add API token", "API token"))?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "tenant user",
+                id: user.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Who the token with this SHA-256 (hex) belongs to.
+    pub async fn token_owner(&self, token_sha256: &str) -> Result<Option<TokenOwner>, StoreError> {
+        #[allow(clippy::type_complexity)]
+        let row: Option<(Uuid, Uuid, Uuid, String, bool)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT t.org_id, t.tenant_id, t.user_id, u.user_name, tu.is_admin FROM api_tokens t \
+                 JOIN tenant_users tu ON tu.user_id = t.user_id AND tu.org_id = t.org_id AND tu.tenant_id = t.tenant_id \
+                 JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id \
+                 WHERE t.token_sha256 = $1")
+            .bind(token_sha256)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("token owner"))?);
+        Ok(
+            row.map(|(org, tenant, user, user_name, is_admin)| TokenOwner {
+                scope: Scope::new(org.into(), tenant.into()),
+                user: user.into(),
+                user_name,
+                is_admin,
+            }),
+        )
+    }
+
+    /// The organization's connection settings (defaults when never set).
+    pub async fn connection_settings(
+        &self,
+        org: OrganizationId,
+    ) -> Result<ConnectionSettings, StoreError> {
+        let v: Option<bool> = on_db!(self.db(), pool => sqlx::query_scalar(
+                "SELECT restrict_shared_connections FROM organization_connection_settings WHERE org_id = $1")
+            .bind(org)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("connection settings"))?);
+        Ok(ConnectionSettings {
+            restrict_shared_connections: v.unwrap_or(false),
+        })
+    }
+
+    /// Saves the organization's connection settings.
+    pub async fn set_connection_settings(
+        &self,
+        org: OrganizationId,
+        settings: ConnectionSettings,
+    ) -> Result<(), StoreError> {
+        on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO organization_connection_settings (org_id, restrict_shared_connections) \
+                 VALUES ($1, $2) ON CONFLICT (org_id) DO UPDATE SET \
+                 restrict_shared_connections = excluded.restrict_shared_connections")
+            .bind(org)
+            .bind(settings.restrict_shared_connections)
+            .execute(pool)
+            .await
+            .map_err(StoreError::write("set connection settings", "settings"))?
+            .rows_affected());
+        Ok(())
+    }
+
+    /// Every folder of the tenant (personal and shared).
+    pub async fn list_tenant_folders(&self, scope: &Scope) -> Result<Vec<Folder>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM folders WHERE org_id = $1 AND tenant_id = $2 ORDER BY id",
+            crate::tenancy::FOLDER_COLUMNS
+        );
+        let rows: Vec<FolderRow> = on_db!(self.db(), pool => sqlx::query_as(&sql)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("list tenant folders"))?);
+        rows.into_iter().map(FolderRow::into_folder).collect()
+    }
+
+    /// The members of a shared folder.
+    pub async fn folder_members(
+        &self,
+        scope: &Scope,
+        folder: FolderId,
+    ) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = on_db!(self.db(), pool => sqlx::query_scalar(
+                "SELECT user_id FROM folder_members WHERE folder_id = $1 AND org_id = $2 AND tenant_id = $3 \
+                 ORDER BY added_at, user_id")
+            .bind(folder)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("folder members"))?);
+        Ok(ids.into_iter().map(Into::into).collect())
+    }
+
+    /// [`Store::create_connection`] with an id the caller chose (the server
+    /// hands out ids before the row exists).
+    pub async fn create_connection_with_id(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        new: NewConnection,
+    ) -> Result<Connection, StoreError> {
+        if self.get_folder(scope, new.folder).await?.is_none() {
+            return Err(StoreError::NotFound {
+                what: "folder",
+                id: new.folder.to_string(),
+            });
+        }
+        let at = now_ms();
+        let config = new.config.to_string();
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await.map_err(StoreError::query("begin"))?;
+            if new.make_default {
+                sqlx::query(
+                    "UPDATE connections SET is_default = FALSE WHERE org_id = $1 AND tenant_id = $2 \
+                     AND folder_id = $3 AND connector_key = $4 AND is_default")
+                    .bind(scope.org)
+                    .bind(scope.tenant)
+                    .bind(new.folder)
+                    .bind(&new.connector)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("clear default connection"))?;
+            }
+            sqlx::query(
+                "INSERT INTO connections (id, org_id, tenant_id, folder_id, connector_key, auth_kind, name, \
+                 status, polling_frequency_seconds, is_default, config, granted_scopes, created_by, created_at, \
+                 updated_by, updated_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '[]', $12, $13, $12, $13, 1)")
+                .bind(id)
+                .bind(scope.org)
+                .bind(scope.tenant)
+                .bind(new.folder)
+                .bind(&new.connector)
+                .bind(&new.auth_kind)
+                .bind(&new.name)
+                .bind(new.status.as_str())
+                .bind(new.polling_frequency_seconds)
+                .bind(new.make_default)
+                .bind(&config)
+                .bind(new.created_by)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::write("create connection", "connection"))?;
+            tx.commit().await.map_err(StoreError::query("commit"))?;
+        });
+        self.get_connection(scope, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            })
+    }
+
+    /// Saves every mutable field of a connection except `is_default` (see
+    /// [`Store::set_default_connection`]) in one statement.
+    pub async fn save_connection_state(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        state: &ConnectionState,
+    ) -> Result<(), StoreError> {
+        let scopes = serde_json::to_string(&state.granted_scopes).expect("strings serialize");
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE connections SET name = $1, polling_frequency_seconds = $2, config = $3, status = $4, \
+                 status_message = $5, provider_error = $6, account_id = $7, account_display_name = $8, \
+                 account_email = $9, granted_scopes = $10, updated_by = $11, updated_at = $12, version = version + 1 \
+                 WHERE id = $13 AND org_id = $14 AND tenant_id = $15")
+            .bind(&state.name)
+            .bind(state.polling_frequency_seconds)
+            .bind(state.config.to_string())
+            .bind(state.status.as_str())
+            .bind(&state.status_message)
+            .bind(&state.provider_error)
+            .bind(&state.account_id)
+            .bind(&state.account_display_name)
+            .bind(&state.account_email)
+            .bind(&scopes)
+            .bind(state.updated_by)
+            .bind(crate::db::to_ms(state.updated_at))
+            .bind(id)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .execute(pool)
+            .await
+            .map_err(StoreError::query("save connection"))?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "connection",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The account e-mail of a connection, if recorded.
+    pub async fn connection_account_email(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+    ) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = on_db!(self.db(), pool => sqlx::query_scalar(
+                "SELECT account_email FROM connections WHERE id = $1 AND org_id = $2 AND tenant_id = $3")
+            .bind(id)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("connection account email"))?);
+        Ok(v.flatten())
+    }
+
+    /// What uses a connection.
+    pub async fn connection_references(
+        &self,
+        scope: &Scope,
+        connection: ConnectionId,
+    ) -> Result<Vec<ConnectionReference>, StoreError> {
+        let rows: Vec<(String, String, String)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT kind, ref_id, name FROM connection_references \
+                 WHERE connection_id = $1 AND org_id = $2 AND tenant_id = $3 ORDER BY created_at, kind, ref_id")
+            .bind(connection)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("connection references"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(kind, id, name)| ConnectionReference { kind, id, name })
+            .collect())
+    }
+
+    /// Records (or renames) a reference to a connection of the tenant.
+    pub async fn add_connection_reference(
+        &self,
+        scope: &Scope,
+        connection: ConnectionId,
+        reference: &ConnectionReference,
+    ) -> Result<(), StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "INSERT INTO connection_references (connection_id, org_id, tenant_id, kind, ref_id, name, created_at) \
+                 SELECT id, org_id, tenant_id, $1, $2, $3, $4 FROM connections \
+                 WHERE id = $5 AND org_id = $6 AND tenant_id = $7 \
+                 ON CONFLICT (connection_id, kind, ref_id) DO UPDATE SET name = excluded.name")
+            .bind(&reference.kind)
+            .bind(&reference.id)
+            .bind(&reference.name)
+            .bind(now_ms())
+            .bind(connection)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .execute(pool)
+            .await
+            .map_err(StoreError::query("add connection reference"))?
+            .rows_affected());
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                what: "connection",
+                id: connection.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Forgets a reference; `Ok(false)` if there was none.
+    pub async fn remove_connection_reference(
+        &self,
+        scope: &Scope,
+        connection: ConnectionId,
+        kind: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "DELETE FROM connection_references WHERE connection_id = $1 AND org_id = $2 AND tenant_id = $3 \
+                 AND kind = $4 AND ref_id = $5")
+            .bind(connection)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .bind(kind)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map_err(StoreError::query("remove connection reference"))?
+            .rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Every tenant of every organization (start-up loading of uploaded
+    /// components).
+    pub async fn all_tenant_scopes(&self) -> Result<Vec<Scope>, StoreError> {
+        let rows: Vec<(Uuid, Uuid)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT org_id, id FROM tenants ORDER BY created_at, id")
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("list all tenants"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(o, t)| Scope::new(o.into(), t.into()))
+            .collect())
+    }
+}
+
+/// Every mutable field of a connection, for [`Store::save_connection_state`].
+#[derive(Clone, Debug)]
+pub struct ConnectionState {
+    /// Display name.
+    pub name: String,
+    /// Trigger polling frequency.
+    pub polling_frequency_seconds: Option<i64>,
+    /// Non-secret config.
+    pub config: serde_json::Value,
+    /// Status.
+    pub status: ConnectionStatus,
+    /// Our message.
+    pub status_message: Option<String>,
+    /// The provider's message.
+    pub provider_error: Option<String>,
+    /// Provider account id.
+    pub account_id: Option<String>,
+    /// Provider account display name.
+    pub account_display_name: Option<String>,
+    /// Provider account e-mail.
+    pub account_email: Option<String>,
+    /// Scopes granted.
+    pub granted_scopes: Vec<String>,
+    /// Who changed it.
+    pub updated_by: Option<UserId>,
+    /// When.
+    pub updated_at: OffsetDateTime,
+}
