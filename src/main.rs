@@ -1,11 +1,14 @@
-//! The `plugboard` command: `serve` runs the server; the other commands are
-//! a thin REST client over its API (`--server`, `--token`).
+//! The `plugboard` command: `serve` runs the server; `connectors inspect`
+//! and `connectors run` work locally for connector authors; the other
+//! commands are a thin REST client over the server's API (`--server`,
+//! `--token`).
 //!
 //! This file parses arguments and prints; the rules live in the server.
 //! Tokens are read from `--token`/`PLUGBOARD_TOKEN` or the server's
 //! `admin-token` file and are never printed.
 
 mod client;
+mod local;
 
 use std::path::PathBuf;
 
@@ -31,7 +34,7 @@ enum Command {
     Keys(KeysCommand),
     /// Connectors available to your tenant.
     #[command(subcommand, alias = "connector")]
-    Connectors(client::ConnectorsCommand),
+    Connectors(ConnectorsCommand),
     /// Connections in your folders.
     #[command(subcommand, alias = "connection")]
     Connections(client::ConnectionsCommand),
@@ -40,6 +43,18 @@ enum Command {
     Folders(client::FoldersCommand),
     /// Run an operation through a connection.
     Invoke(client::InvokeArgs),
+}
+
+#[derive(Subcommand)]
+enum ConnectorsCommand {
+    /// Show a connector's auth types, scopes per operation, API hosts and
+    /// config fields, from a bundled id or a `.wasm` file (no server needed).
+    Inspect(local::InspectArgs),
+    /// Run one operation of a bundled connector or `.wasm` file in the local
+    /// sandbox, with a credential from an environment variable (no server needed).
+    Run(local::RunArgs),
+    #[command(flatten)]
+    Server(client::ConnectorsCommand),
 }
 
 #[derive(Args)]
@@ -115,7 +130,9 @@ async fn main() -> std::process::ExitCode {
             data_dir,
             database,
         }) => keys_rotate(reencrypt, data_dir, database).await,
-        Command::Connectors(c) => client::connectors(c).await,
+        Command::Connectors(ConnectorsCommand::Inspect(a)) => local::inspect(a).await,
+        Command::Connectors(ConnectorsCommand::Run(a)) => local::run(a).await,
+        Command::Connectors(ConnectorsCommand::Server(c)) => client::connectors(c).await,
         Command::Connections(c) => client::connections(c).await,
         Command::Folders(c) => client::folders(c).await,
         Command::Invoke(a) => client::invoke(a).await,
