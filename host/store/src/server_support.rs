@@ -38,6 +38,9 @@ pub struct ConnectionReference {
     pub name: String,
 }
 
+/// The `org_settings` key of [`ConnectionSettings::restrict_shared_connections`].
+pub const RESTRICT_SHARED_CONNECTIONS: &str = "restrict_shared_connections";
+
 /// Organization settings for connections.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionSettings {
@@ -161,19 +164,17 @@ impl Store {
         )
     }
 
-    /// The organization's connection settings (defaults when never set).
+    /// The organization's connection settings (defaults when never set),
+    /// kept in `org_settings` under [`RESTRICT_SHARED_CONNECTIONS`].
     pub async fn connection_settings(
         &self,
         org: OrganizationId,
     ) -> Result<ConnectionSettings, StoreError> {
-        let v: Option<bool> = on_db!(self.db(), pool => sqlx::query_scalar(
-                "SELECT restrict_shared_connections FROM organization_connection_settings WHERE org_id = $1")
-            .bind(org)
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::query("connection settings"))?);
+        let v = self
+            .get_settings(org, &[RESTRICT_SHARED_CONNECTIONS.to_owned()])
+            .await?;
         Ok(ConnectionSettings {
-            restrict_shared_connections: v.unwrap_or(false),
+            restrict_shared_connections: v.iter().any(|(_, v)| v == "true"),
         })
     }
 
@@ -183,17 +184,14 @@ impl Store {
         org: OrganizationId,
         settings: ConnectionSettings,
     ) -> Result<(), StoreError> {
-        on_db!(self.db(), pool => sqlx::query(
-                "INSERT INTO organization_connection_settings (org_id, restrict_shared_connections) \
-                 VALUES ($1, $2) ON CONFLICT (org_id) DO UPDATE SET \
-                 restrict_shared_connections = excluded.restrict_shared_connections")
-            .bind(org)
-            .bind(settings.restrict_shared_connections)
-            .execute(pool)
-            .await
-            .map_err(StoreError::write("set connection settings", "settings"))?
-            .rows_affected());
-        Ok(())
+        self.put_settings(
+            org,
+            &[(
+                RESTRICT_SHARED_CONNECTIONS.to_owned(),
+                settings.restrict_shared_connections.to_string(),
+            )],
+        )
+        .await
     }
 
     /// Every folder of the tenant (personal and shared).

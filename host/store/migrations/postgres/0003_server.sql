@@ -1,7 +1,7 @@
 -- What plugboard-server needs beyond 0001: which tenant a user works in
 -- (and whether they administer it), API tokens by SHA-256 only, things
--- that use a connection (processes, apps), the account e-mail, and the
--- organization's connection governance settings.
+-- that use a connection (processes, apps) and the account e-mail. The
+-- organization's restrict_shared_connections lives in 0002's org_settings.
 
 CREATE TABLE tenant_users (
     user_id UUID PRIMARY KEY NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -30,11 +30,6 @@ CREATE TABLE connection_references (
     name TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (connection_id, kind, ref_id)
-);
-
-CREATE TABLE organization_connection_settings (
-    org_id UUID PRIMARY KEY NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
-    restrict_shared_connections BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 ALTER TABLE connections ADD COLUMN account_email TEXT;

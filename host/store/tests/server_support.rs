@@ -1,0 +1,163 @@
+//! The rows `plugboard serve` adds (0003_server): tenant users, API tokens by
+//! hash, connection references, account e-mail, connection settings. Every
+//! one stays inside its tenant, on both backends.
+
+mod common;
+
+use common::{Backend, TestDb};
+use plugboard_store::{
+    ConnectionId, ConnectionReference, ConnectionSettings, ConnectionState, ConnectionStatus,
+    NewConnection, Scope, Store,
+};
+use time::OffsetDateTime;
+
+on_both_backends!(
+    tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant,
+    connection_ids_chosen_by_the_caller_and_full_state_round_trip,
+);
+
+async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
+    let org = store
+        .create_organization(&format!("org-{name}-{}", uuid::Uuid::now_v7()))
+        .await
+        .unwrap();
+    let t = store.create_tenant(org.id, name).await.unwrap();
+    let u = store.create_user(org.id, "ada", "Ada", None).await.unwrap();
+    store
+        .add_tenant_user(&t.scope(), u.id, admin)
+        .await
+        .unwrap();
+    (t.scope(), u.id)
+}
+
+async fn tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    store.ping().await.unwrap();
+    let (a, ua) = tenant(&store, "a", true).await;
+    let (b, ub) = tenant(&store, "b", false).await;
+    assert!(store.has_users().await.unwrap());
+    store.add_api_token(ua, &"a".repeat(64)).await.unwrap();
+    store.add_api_token(ub, &"b".repeat(64)).await.unwrap();
+    let oa = store.token_owner(&"a".repeat(64)).await.unwrap().unwrap();
+    assert_eq!((oa.scope, oa.user, oa.is_admin), (a, ua, true));
+    let ob = store.token_owner(&"b".repeat(64)).await.unwrap().unwrap();
+    assert_eq!((ob.scope, ob.user, ob.is_admin), (b, ub, false));
+    assert!(store.token_owner(&"c".repeat(64)).await.unwrap().is_none());
+    assert_eq!(store.tenant_scope(a.tenant).await.unwrap(), Some(a));
+
+    let folder = store.personal_folder(&a, ua).await.unwrap();
+    let c = store
+        .create_connection(
+            &a,
+            NewConnection::new(folder.id, "pat", "personal_access_token", "P"),
+        )
+        .await
+        .unwrap();
+    let r = ConnectionReference {
+        kind: "process".into(),
+        id: "p1".into(),
+        name: "Payroll".into(),
+    };
+    store.add_connection_reference(&a, c.id, &r).await.unwrap();
+    assert_eq!(
+        store.connection_references(&a, c.id).await.unwrap(),
+        vec![r.clone()]
+    );
+    // Tenant b neither sees nor adds to a's connection.
+    assert!(
+        store
+            .connection_references(&b, c.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.add_connection_reference(&b, c.id, &r).await.is_err());
+    assert!(
+        !store
+            .remove_connection_reference(&b, c.id, "process", "p1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .remove_connection_reference(&a, c.id, "process", "p1")
+            .await
+            .unwrap()
+    );
+
+    assert!(
+        !store
+            .connection_settings(a.org)
+            .await
+            .unwrap()
+            .restrict_shared_connections
+    );
+    store
+        .set_connection_settings(
+            a.org,
+            ConnectionSettings {
+                restrict_shared_connections: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .connection_settings(a.org)
+            .await
+            .unwrap()
+            .restrict_shared_connections
+    );
+    assert!(
+        !store
+            .connection_settings(b.org)
+            .await
+            .unwrap()
+            .restrict_shared_connections
+    );
+    assert_eq!(store.list_tenant_folders(&b).await.unwrap().len(), 0);
+    assert_eq!(store.list_tenant_folders(&a).await.unwrap().len(), 1);
+}
+
+async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, ua) = tenant(&store, "a", true).await;
+    let (b, _) = tenant(&store, "b", true).await;
+    let folder = store.personal_folder(&a, ua).await.unwrap();
+    let id = ConnectionId::new();
+    let mut new = NewConnection::new(folder.id, "zoom", "oauth2_authorization_code", "Z");
+    new.make_default = true;
+    let c = store.create_connection_with_id(&a, id, new).await.unwrap();
+    assert_eq!((c.id, c.is_default), (id, true));
+    let state = ConnectionState {
+        name: "Zoom".into(),
+        polling_frequency_seconds: Some(60),
+        config: serde_json::json!([["k", "v"]]),
+        status: ConnectionStatus::Connected,
+        status_message: None,
+        provider_error: None,
+        account_id: Some("u1".into()),
+        account_display_name: Some("Ada".into()),
+        account_email: Some("ada@example.com".into()),
+        granted_scopes: vec!["meeting:write".into()],
+        updated_by: Some(ua),
+        updated_at: OffsetDateTime::now_utc(),
+    };
+    assert!(store.save_connection_state(&b, id, &state).await.is_err());
+    store.save_connection_state(&a, id, &state).await.unwrap();
+    let c = store.get_connection(&a, id).await.unwrap().unwrap();
+    assert_eq!(c.name, "Zoom");
+    assert_eq!(c.account_id.as_deref(), Some("u1"));
+    assert_eq!(c.granted_scopes, vec!["meeting:write".to_string()]);
+    assert_eq!(
+        store
+            .connection_account_email(&a, id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ada@example.com")
+    );
+    assert_eq!(store.connection_account_email(&b, id).await.unwrap(), None);
+}
