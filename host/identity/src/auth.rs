@@ -1,0 +1,239 @@
+//! Client-credentials tokens for external applications and the guard in
+//! front of every API route. Tokens are opaque random strings; only their
+//! SHA-256 is stored. Secrets and passwords are argon2 hashes; an unknown
+//! client id still costs one argon2 verification (against a dummy hash), so
+//! the two failures take the same code path.
+
+use std::sync::LazyLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::{Form, Json};
+use base64::Engine as _;
+use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError};
+use rand::RngCore;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{ApiError, IdentityState};
+
+/// Who is calling: the organization and application of the access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The organization every query of the request is scoped to.
+    pub org: OrganizationId,
+    /// The external application.
+    pub app: Uuid,
+}
+
+/// Argon2 hash (PHC string) of a password or client secret.
+pub fn hash_secret(secret: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("argon2 with default parameters hashes any input")
+        .to_string()
+}
+
+/// Whether `secret` matches the argon2 `hash` (false for a malformed hash).
+pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Verified against when the client id or user is unknown, so that case
+/// costs the same as a wrong secret.
+pub(crate) static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_secret("dummy"));
+
+fn random_token(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Registers an external application of `org` with `scopes`; returns its
+/// client id and secret (the secret is shown once: only its hash is kept).
+///
+/// # Errors
+/// The store's.
+pub async fn register_external_app(
+    store: &Store,
+    org: OrganizationId,
+    name: &str,
+    scopes: &[&str],
+) -> Result<(String, String), StoreError> {
+    let client_id = Uuid::new_v4().to_string();
+    let secret = random_token(32);
+    let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+    store
+        .create_external_app(org, name, &client_id, &hash_secret(&secret), &scopes)
+        .await?;
+    Ok((client_id, secret))
+}
+
+/// `POST /identity/connect/token` form.
+#[derive(Deserialize)]
+pub(crate) struct TokenForm {
+    grant_type: String,
+    client_id: String,
+    client_secret: String,
+    scope: Option<String>,
+}
+
+fn oauth_error(status: axum::http::StatusCode, error: &str, description: &str) -> Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        Json(serde_json::json!({ "error": error, "error_description": description })),
+    )
+        .into_response()
+}
+
+/// Client-credentials grant (RFC 6749 §4.4): the granted scopes are the
+/// requested ones (all of the app's when none are requested); asking for a
+/// scope the app lacks is `invalid_scope`.
+pub(crate) async fn token(
+    State(state): State<IdentityState>,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, ApiError> {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    if form.grant_type != "client_credentials" {
+        return Ok(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "only client_credentials is supported",
+        ));
+    }
+    let app = state.store.find_external_app(&form.client_id).await?;
+    let hash = app
+        .as_ref()
+        .map_or(DUMMY_HASH.as_str(), |a| a.secret_hash.as_str());
+    let ok = verify_secret(&form.client_secret, hash);
+    let Some(app) = app.filter(|_| ok) else {
+        return Ok(oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client id or wrong secret",
+        ));
+    };
+    let granted: Vec<String> = match form
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => app.scopes.clone(),
+        Some(req) => {
+            let req: Vec<String> = req
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(bad) = req.iter().find(|s| !app.scopes.contains(s)) {
+                return Ok(oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_scope",
+                    &format!("scope `{bad}` is not granted to this application"),
+                ));
+            }
+            req
+        }
+    };
+    let access = random_token(32);
+    let expires_at = OffsetDateTime::now_utc() + state.token_ttl;
+    state
+        .store
+        .store_access_token(app.org, app.id, &token_hash(&access), &granted, expires_at)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": state.token_ttl.as_secs(),
+        "scope": granted.join(" "),
+    }))
+    .into_response())
+}
+
+/// What the guard of one route needs.
+#[derive(Clone)]
+pub(crate) struct Guard {
+    pub(crate) state: IdentityState,
+    pub(crate) scope: String,
+}
+
+/// Bearer token → [`Caller`], then the route's scope; writes are audited
+/// in the caller's organization.
+pub(crate) async fn authorize(
+    State(guard): State<Guard>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let bearer = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .ok_or(ApiError::Unauthorized)?;
+    let token = guard
+        .state
+        .store
+        .find_access_token(&token_hash(bearer.trim()))
+        .await?
+        .filter(|t| t.expires_at > OffsetDateTime::now_utc())
+        .ok_or(ApiError::Unauthorized)?;
+    if !token.scopes.contains(&guard.scope) {
+        return Err(ApiError::MissingScope(guard.scope));
+    }
+    let caller = Caller {
+        org: token.org,
+        app: token.app,
+    };
+    let write = req.method() != axum::http::Method::GET;
+    let action = format!("{} {}", req.method(), req.uri().path());
+    req.extensions_mut().insert(caller);
+    let resp = next.run(req).await;
+    if write {
+        let outcome = if resp.status().is_success() {
+            "success"
+        } else {
+            "failure"
+        };
+        guard
+            .state
+            .store
+            .record_audit(
+                caller.org,
+                NewAuditEvent {
+                    tenant: None,
+                    actor: format!("app:{}", caller.app),
+                    action,
+                    target_kind: None,
+                    target_id: None,
+                    outcome: outcome.to_owned(),
+                    details: serde_json::json!({ "status": resp.status().as_u16() }),
+                },
+            )
+            .await?;
+    }
+    Ok(resp)
+}
