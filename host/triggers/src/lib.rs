@@ -16,6 +16,7 @@ mod delivery;
 mod error;
 mod outbox;
 mod poller;
+mod runtime_poller;
 mod scheduler;
 
 pub use api::{
@@ -27,6 +28,7 @@ pub use delivery::{Deliverer, DeliveryConfig, DeliveryReport, sign, verify};
 pub use error::TriggerError;
 pub use outbox::{EventRecord, EventState, OPERATOR_FEED, Outbox};
 pub use poller::{PollError, PollOutput, PollRequest, PolledEvent, Poller};
+pub use runtime_poller::{RuntimePoller, ServicesFactory, TokenManagerServices};
 pub use scheduler::{
     Failpoint, Scheduler, SchedulerConfig, SchedulerHandle, TickReport, effective_frequency,
     jitter_seconds,
