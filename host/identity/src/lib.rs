@@ -18,6 +18,8 @@
 mod api;
 mod auth;
 mod error;
+pub mod odata;
+mod users_api;
 
 use std::time::Duration;
 
@@ -65,6 +67,10 @@ pub enum Resource {
     User,
     /// `User/{userId}/loginAttempts`.
     UserLoginAttempt,
+    /// OData `/odata/Users`.
+    ODataUsers,
+    /// OData `/odata/Roles`.
+    ODataRoles,
 }
 
 impl Resource {
@@ -78,6 +84,8 @@ impl Resource {
             Self::Setting => "PM.Setting",
             Self::User => "PM.User",
             Self::UserLoginAttempt => "PM.UserLoginAttempt",
+            Self::ODataUsers => "OR.Users",
+            Self::ODataRoles => "OR.Roles",
         }
     }
 }
@@ -146,27 +154,33 @@ routes! {
     DELETE "/identity/api/User" User api::delete_users;
     DELETE "/identity/api/User/{userId}" User api::delete_user;
     GET "/identity/api/User/{userId}/loginAttempts" UserLoginAttempt api::login_attempts;
+    GET "/odata/Users" ODataUsers users_api::list_users;
+    GET "/odata/Roles" ODataRoles users_api::list_roles;
+    DELETE "/odata/Users({key})" ODataUsers users_api::delete_user;
+    PUT "/odata/Users({key})" ODataUsers users_api::provision_robot;
+    POST "/odata/Users({key})/UiPath.Server.Configuration.OData.ChangeUserCulture" ODataUsers users_api::change_culture;
+    POST "/odata/Users({key})/UiPath.Server.Configuration.OData.AssignRoles" ODataUsers users_api::assign_roles;
 }
 
-/// The path axum routes: parameters renamed by position (`{p0}`, `{p1}`),
+/// The path axum routes: every segment holding a parameter becomes one
+/// parameter named by position (`{p0}`, `{p1}`; `Users({key})` becomes the
+/// whole segment, parsed by its handler),
 /// because the seed names the same segment differently per method
 /// (`Group/{partitionGlobalId}` vs `Group/{groupId}`) and axum refuses two
 /// names for one segment. Handlers extract parameters by position.
 fn axum_path(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
     let mut n = 0;
-    let mut rest = path;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find('}')
-            .map_or(rest.len(), |e| start + e + 1);
-        out.push_str(&format!("{{p{n}}}"));
-        n += 1;
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    path.split('/')
+        .map(|seg| {
+            if seg.contains('{') {
+                n += 1;
+                format!("{{p{}}}", n - 1)
+            } else {
+                seg.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The identity routes: `POST /identity/connect/token` (no token needed)
@@ -215,6 +229,14 @@ mod tests {
             "PM.User.Write"
         );
         assert_eq!(
+            required_scope(Resource::ODataUsers, &Method::PUT),
+            "OR.Users.Write"
+        );
+        assert_eq!(
+            required_scope(Resource::ODataRoles, &Method::GET),
+            "OR.Roles.Read"
+        );
+        assert_eq!(
             required_scope(Resource::UserLoginAttempt, &Method::GET),
             "PM.UserLoginAttempt.Read"
         );
@@ -224,5 +246,6 @@ mod tests {
     fn parameters_are_renamed_by_position() {
         assert_eq!(axum_path("/a/{x}/{y}/z"), "/a/{p0}/{p1}/z");
         assert_eq!(axum_path("/a"), "/a");
+        assert_eq!(axum_path("/odata/Users({key})/X.Y"), "/odata/{p0}/X.Y");
     }
 }

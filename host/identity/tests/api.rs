@@ -23,6 +23,10 @@ const ALL_SCOPES: &[&str] = &[
     "PM.User.Write",
     "PM.UserLoginAttempt.Read",
     "PM.UserLoginAttempt.Write",
+    "OR.Users.Read",
+    "OR.Users.Write",
+    "OR.Roles.Read",
+    "OR.Roles.Write",
 ];
 
 struct Org {
@@ -134,7 +138,7 @@ async fn token_endpoint_checks_the_secret_and_the_requested_scopes() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     let r = h
-        .token_response(&a, &a.secret, Some("PM.User.Read OR.Users.Read"))
+        .token_response(&a, &a.secret, Some("PM.User.Read OR.Folders.Read"))
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
@@ -674,7 +678,7 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
             "groupId" => group.id.to_string(),
             "robotAccountId" => robot.id.to_string(),
             "templateId" => tpl.id.to_string(),
-            "userId" => user.id.to_string(),
+            "userId" | "key" => user.id.to_string(),
             other => {
                 panic!("isolation test: give path parameter `{other}` a value of organization B")
             }
@@ -688,11 +692,14 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         "settings": [{ "key": "k1", "value": "changed" }],
         "users": [{ "partitionGlobalId": bo, "userName": "bob" }],
         "userIds": [user.id.to_string()],
+        "culture": "ja",
+        "roleIds": [role.id.to_string()],
+        "RobotProvision": { "UserName": "b\\bob", "RobotId": 53, "RobotType": "Development", "ExecutionSettings": {} },
         "oldPassword": "Secret#123", "newPassword": "Another#123",
     });
     let token = h.token(&a, None).await;
     let before = dump(s, b.id, user.id).await;
-    assert!(ROUTES.len() >= 27);
+    assert!(ROUTES.len() >= 33);
     for route in ROUTES {
         let mut path = String::new();
         let mut rest = route.path;
@@ -707,13 +714,32 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         let (status, v) = h
             .call(&token, route.method.clone(), &path, Some(body.clone()))
             .await;
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "{} {} answered {status}: {v}",
-            route.method,
-            route.path
-        );
+        if route.method == Method::GET && !route.path.contains('{') && status == StatusCode::OK {
+            // A collection named by the token alone (`/odata/Users`): A's rows only.
+            let text = v.to_string();
+            for id in [
+                &bo,
+                &user.id.to_string(),
+                &group.id.to_string(),
+                &robot.id.to_string(),
+                &role.id.to_string(),
+            ] {
+                assert!(
+                    !text.contains(id.as_str()),
+                    "{} {} shows organization B's {id}",
+                    route.method,
+                    route.path
+                );
+            }
+        } else {
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{} {} answered {status}: {v}",
+                route.method,
+                route.path
+            );
+        }
         assert_eq!(
             dump(s, b.id, user.id).await,
             before,
@@ -722,4 +748,108 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
             route.path
         );
     }
+}
+
+#[tokio::test]
+async fn odata_users_and_roles_follow_seed_004() {
+    let h = host().await;
+    let a = h.org("a").await;
+    let t = h.token(&a, None).await;
+    let s = &h.store;
+    let alice = s.create_user(a.id, "alice", "Alice", None).await.unwrap();
+    let bob = s.create_user(a.id, "bob", "Bob", None).await.unwrap();
+    s.create_robot_account(a.id, "bot", "Bot").await.unwrap();
+    let r1 = s.create_role(a.id, "Administrator", &[]).await.unwrap().id;
+    let r2 = s.create_role(a.id, "Robot", &[]).await.unwrap().id;
+    let r3 = s.create_role(a.id, "Viewer", &[]).await.unwrap().id;
+
+    let (st, v) = h
+        .call(&t, Method::GET, "/odata/Users?$filter=(Type eq 'User' and startswith(UserName,'a')) or UserName eq 'bot'&$orderby=UserName desc&$count=true&$top=1", None)
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["@odata.count"], 2);
+    assert_eq!(v["value"].as_array().unwrap().len(), 1);
+    assert_eq!(v["value"][0]["UserName"], "bot");
+    let (_, v) = h
+        .call(
+            &t,
+            Method::GET,
+            "/odata/Roles?$filter=contains(Name,'ro') and Name ne 'Viewer'&$skip=0",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Robot"]);
+    let (st, v) = h
+        .call(
+            &t,
+            Method::GET,
+            "/odata/Users?$filter=UserName gt 'a'",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("position 9"), "{v}");
+
+    let key = format!("/odata/Users({})", alice.id);
+    let (st, _) = h
+        .call(
+            &t,
+            Method::POST,
+            &format!("{key}/UiPath.Server.Configuration.OData.ChangeUserCulture"),
+            Some(json!({ "culture": "ja" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(
+        s.user_culture(a.id, alice.id).await.unwrap().as_deref(),
+        Some("ja")
+    );
+
+    let provision = json!({ "RobotProvision": { "UserName": "uipath\\john.smith", "RobotId": 53, "RobotType": "Development", "ExecutionSettings": {} } });
+    assert_eq!(
+        h.call(&t, Method::PUT, &key, Some(provision)).await.0,
+        StatusCode::OK
+    );
+    assert!(
+        s.list_robot_accounts(a.id, None)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.name == "uipath\\john.smith")
+    );
+
+    // Seed 004's table: {1, 2} then AssignRoles [1, 3] gives {1, 3}.
+    let assign = format!("{key}/UiPath.Server.Configuration.OData.AssignRoles");
+    s.assign_roles(a.id, alice.id.0, &[r1, r2]).await.unwrap();
+    let (st, _) = h
+        .call(
+            &t,
+            Method::POST,
+            &assign,
+            Some(json!({ "roleIds": [r1.to_string(), r3.to_string()] })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let mut want = vec![r1, r3];
+    want.sort();
+    assert_eq!(s.roles_of(a.id, alice.id.0).await.unwrap(), want);
+
+    assert_eq!(
+        h.call(
+            &t,
+            Method::DELETE,
+            &format!("/odata/Users({})", bob.id),
+            None
+        )
+        .await
+        .0,
+        StatusCode::NO_CONTENT
+    );
+    assert!(s.get_user(a.id, bob.id).await.unwrap().is_none());
 }
