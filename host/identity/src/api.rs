@@ -475,8 +475,16 @@ pub(crate) async fn bulk_create_users(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+/// Failed attempts a user may make in [`THROTTLE_WINDOW`] before
+/// `changepassword` answers 429 without checking the password.
+pub(crate) const MAX_FAILED_ATTEMPTS: i64 = 5;
+/// The throttling window.
+pub(crate) const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
+
 /// A wrong old password is recorded as a failed login attempt and refused
-/// with 400; the right one as a successful attempt.
+/// with 400; the right one as a successful attempt. After
+/// [`MAX_FAILED_ATTEMPTS`] failures in [`THROTTLE_WINDOW`] every attempt is
+/// refused with 429 (and recorded as failed) until the window passes.
 pub(crate) async fn change_password(
     State(s): State<IdentityState>,
     Extension(c): Extension<Caller>,
@@ -488,6 +496,17 @@ pub(crate) async fn change_password(
         .get_user(c.org, id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
+    let since = time::OffsetDateTime::now_utc() - THROTTLE_WINDOW;
+    if s.store
+        .failed_login_attempts_since(c.org, id, since)
+        .await?
+        >= MAX_FAILED_ATTEMPTS
+    {
+        s.store
+            .record_login_attempt(c.org, id, false, "changepassword (throttled)")
+            .await?;
+        return Err(ApiError::Throttled);
+    }
     let stored = s.store.user_password_hash(c.org, id).await?;
     let ok = verify_secret(&b.old_password, stored.as_deref().unwrap_or(&DUMMY_HASH))
         && stored.is_some();

@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The token lacks the scope the route needs.
     #[error("the access token lacks the scope `{0}`")]
     MissingScope(String),
+    /// Too many failed sign-in attempts recently.
+    #[error("too many failed attempts; try again later")]
+    Throttled,
     /// A uniqueness rule refused the write.
     #[error("{0}")]
     Conflict(String),
@@ -47,6 +50,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "invalid_token"),
             Self::MissingScope(_) => (StatusCode::FORBIDDEN, "insufficient_scope"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::Store(e) => {
                 tracing::error!(error = %e, "identity store failure");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

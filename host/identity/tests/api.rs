@@ -853,3 +853,37 @@ async fn odata_users_and_roles_follow_seed_004() {
     );
     assert!(s.get_user(a.id, bob.id).await.unwrap().is_none());
 }
+
+/// Brute force: wrong passwords are recorded, and after five failures even
+/// the right password is refused (429) and recorded as a failure.
+#[tokio::test]
+async fn repeated_bad_passwords_are_recorded_and_throttled() {
+    let h = host().await;
+    let a = h.org("a").await;
+    let t = h.token(&a, None).await;
+    let u = h
+        .store
+        .create_user(a.id, "carol", "Carol", None)
+        .await
+        .unwrap();
+    h.store
+        .set_user_password_hash(a.id, u.id, &plugboard_identity::hash_secret("Secret#123"))
+        .await
+        .unwrap();
+    let pw = format!("/identity/api/User/{}/changepassword", u.id);
+    for _ in 0..5 {
+        let body = json!({ "oldPassword": "guess", "newPassword": "Another#123" });
+        assert_eq!(
+            h.call(&t, Method::POST, &pw, Some(body)).await.0,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    let body = json!({ "oldPassword": "Secret#123", "newPassword": "Another#123" });
+    assert_eq!(
+        h.call(&t, Method::POST, &pw, Some(body)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let attempts = h.store.list_login_attempts(a.id, u.id).await.unwrap();
+    assert_eq!(attempts.len(), 6);
+    assert!(attempts.iter().all(|a| !a.succeeded));
+}

@@ -663,6 +663,22 @@ impl Store {
         Ok(())
     }
 
+    /// Failed sign-in attempts of a user of `org` at or after `since`
+    /// (for throttling).
+    pub async fn failed_login_attempts_since(
+        &self,
+        org: OrganizationId,
+        user: UserId,
+        since: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let (n,): (i64,) = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT COUNT(*) FROM login_attempts \
+                 WHERE org_id = $1 AND user_id = $2 AND succeeded = 0 AND created_at >= $3")
+            .bind(org).bind(user).bind(to_ms(since))
+            .fetch_one(pool).await.map_err(StoreError::query("count login attempts"))?);
+        Ok(n)
+    }
+
     /// Sign-in attempts of a user of `org`, newest first.
     pub async fn list_login_attempts(
         &self,
