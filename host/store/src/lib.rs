@@ -42,7 +42,7 @@ pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_has
 pub use db::Database;
 pub use error::StoreError;
 pub use identity::{
-    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, Role, RobotAccount,
+    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, RobotAccount, Role,
 };
 pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
