@@ -134,10 +134,15 @@ pub fn router(state: AppState) -> Router {
         .merge(folders::routes())
         .split_for_parts();
 
+    // The identity and management APIs of seeds 003/004 own their paths
+    // (`/identity/...`, `/odata/...`) and their own token scheme.
+    let identity =
+        plugboard_identity::router(plugboard_identity::IdentityState::new(state.store.clone()));
     let body_limit = state.config.limits.request_body_bytes;
     let request_id_header = REQUEST_ID;
     api_routes
         .with_state(state)
+        .merge(identity)
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

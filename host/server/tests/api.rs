@@ -754,3 +754,29 @@ async fn custom_connectors_are_validated_tenant_scoped_and_removable() {
     );
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_apis_of_seeds_003_and_004_are_served_with_their_own_tokens() {
+    let t = start_server().await;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/identity/connect/token", t.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "no-such-app"),
+            ("client_secret", "wrong"),
+            ("scope", "PM.User.Read"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    // The console's admin token is not a management-API token.
+    for path in ["/odata/Users", "/identity/api/Setting"] {
+        let r = Api::new(&t.base, Some(&t.admin_token)).get(path).await;
+        assert_eq!(r.status, 401, "{path}: {:?}", r.body);
+    }
+    t.server.shutdown().await.unwrap();
+}
