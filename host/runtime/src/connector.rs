@@ -420,6 +420,7 @@ impl LoadedConnector {
 
     fn call_state(&self, ctx: &CallContext, services: Arc<dyn ConnectionServices>) -> CallState {
         CallState {
+            token_placement: crate::imports::http::resolve_token_placement(&self.manifest, ctx),
             ctx: ctx.clone(),
             services,
             manifest: self.manifest.clone(),

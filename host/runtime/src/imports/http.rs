@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use plugboard_manifest::{TokenPlacement, fill_template};
+use plugboard_manifest::{Manifest, TokenPlacement, fill_template};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use url::Url;
@@ -25,7 +25,7 @@ use crate::egress::{
 };
 use crate::imports::{CallState, HostState};
 use crate::limits::CallLimits;
-use crate::services::{Credential, CredentialError};
+use crate::services::{CallContext, Credential, CredentialError};
 use crate::wit::latest::plugboard::connector::http::{Host, HttpError, Method, Request, Response};
 
 /// Request headers a guest may not set: the host owns credentials and the
@@ -99,7 +99,10 @@ async fn send(call: &mut CallState, request: Request) -> Result<Response, HttpEr
             .check(ip)
             .map_err(|e| HttpError::DestinationNotAllowed(e.to_string()))?;
     }
-    let placement = token_placement(call)?;
+    let placement = call
+        .token_placement
+        .clone()
+        .map_err(HttpError::InvalidRequest)?;
     let mut headers = guest_headers(&request.headers, placement.as_ref())?;
     let method = method(request.method);
     let body = request.body.map(Bytes::from);
@@ -174,15 +177,19 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
 
 /// Where a token goes for this connection's auth kind: the declared
 /// placement with `{field}`s filled from config (defaults applied), by the
-/// manifest crate's one set of placeholder rules.
-fn token_placement(call: &CallState) -> Result<Option<TokenPlacement>, HttpError> {
-    let Some(method) = call.manifest.auth_method(call.ctx.auth_kind) else {
+/// manifest crate's one set of placeholder rules. Computed once per call
+/// (see `CallState::token_placement`), not per request.
+pub(crate) fn resolve_token_placement(
+    manifest: &Manifest,
+    ctx: &CallContext,
+) -> Result<Option<TokenPlacement>, String> {
+    let Some(method) = manifest.auth_method(ctx.auth_kind) else {
         return Ok(None);
     };
-    let config = call.manifest.config_with_defaults(&call.ctx.config);
+    let config = manifest.config_with_defaults(&ctx.config);
     let resolved = method
         .resolve(&config)
-        .map_err(|e| HttpError::InvalidRequest(format!("token placement: {e}")))?;
+        .map_err(|e| format!("token placement: {e}"))?;
     Ok(Some(resolved.token_placement()))
 }
 

@@ -14,7 +14,7 @@ pub(crate) mod log;
 
 use std::sync::Arc;
 
-use plugboard_manifest::Manifest;
+use plugboard_manifest::{Manifest, TokenPlacement};
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -44,6 +44,9 @@ pub(crate) struct CallState {
     pub(crate) shared: Arc<Shared>,
     /// HTTP requests sent so far in this call.
     pub(crate) http_calls: u32,
+    /// Where the credential goes, resolved once per call; the error, if
+    /// config cannot fill the placement, is reported on the first request.
+    pub(crate) token_placement: Result<Option<TokenPlacement>, String>,
 }
 
 impl HostState {
