@@ -299,6 +299,24 @@ fn table(headers: &[&str], rows: Vec<Vec<String>>) {
     }
 }
 
+/// GET a JSON array and print it: as JSON with `--json`, else as a table
+/// with one row per element.
+async fn list_table(
+    conn: &Conn,
+    path: &str,
+    headers: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+) -> anyhow::Result<()> {
+    let v = Api::new(conn)?.call(Method::GET, path, None).await?;
+    if conn.json {
+        print_json(&v);
+    } else {
+        let rows = v.as_array().into_iter().flatten().map(row).collect();
+        table(headers, rows);
+    }
+    Ok(())
+}
+
 fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -393,40 +411,28 @@ fn enc(s: &str) -> String {
 pub async fn connectors(cmd: ConnectorsCommand) -> anyhow::Result<()> {
     match cmd {
         ConnectorsCommand::List(conn) => {
-            let v = Api::new(&conn)?
-                .call(Method::GET, "/api/v1/connectors", None)
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let rows = v
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| {
-                    let list = |k: &str| {
-                        c.get(k)
-                            .and_then(Value::as_array)
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            })
-                            .unwrap_or_default()
-                    };
+            list_table(
+                &conn,
+                "/api/v1/connectors",
+                &["id", "name", "version", "source", "auth types"],
+                |c| {
+                    let auth_kinds = c["auth_kinds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     vec![
                         s(c, "id"),
                         s(c, "name"),
                         s(c, "version"),
                         s(c, "source"),
-                        list("auth_kinds"),
+                        auth_kinds,
                     ]
-                })
-                .collect();
-            table(&["id", "name", "version", "source", "auth types"], rows);
+                },
+            )
+            .await?;
         }
         ConnectorsCommand::Show { id, conn } => {
             let v = Api::new(&conn)?
@@ -534,21 +540,10 @@ pub async fn connectors(cmd: ConnectorsCommand) -> anyhow::Result<()> {
 pub async fn folders(cmd: FoldersCommand) -> anyhow::Result<()> {
     match cmd {
         FoldersCommand::List(conn) => {
-            let v = Api::new(&conn)?
-                .call(Method::GET, "/api/v1/folders", None)
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let rows = v
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .map(|f| vec![s(f, "id"), s(f, "name"), s(f, "kind")])
-                .collect();
-            table(&["id", "name", "kind"], rows);
+            list_table(&conn, "/api/v1/folders", &["id", "name", "kind"], |f| {
+                vec![s(f, "id"), s(f, "name"), s(f, "kind")]
+            })
+            .await?;
         }
         FoldersCommand::Create { name, conn } => {
             let v = Api::new(&conn)?

@@ -131,6 +131,16 @@ fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
     let table = ok(&cli(&s, &["connectors", "list"]));
     assert!(table.starts_with("ID"), "{table}");
     assert!(table.contains("pat") && table.contains("zoom"), "{table}");
+    assert!(
+        table.contains("personal_access_token") && table.contains("oauth2_byoa"),
+        "the auth types column lists each connector's kinds: {table}"
+    );
+    let folders = ok(&cli(&s, &["folders", "list"]));
+    assert!(folders.starts_with("ID"), "{folders}");
+    assert!(
+        folders.lines().count() >= 2,
+        "the admin's personal workspace is listed: {folders}"
+    );
     let shown = ok(&cli(&s, &["connectors", "show", "zoom"]));
     assert!(shown.contains("meeting:write"), "{shown}");
 
