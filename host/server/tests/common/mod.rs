@@ -164,8 +164,14 @@ impl Api {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut req = self
-            .http
+        // Raw bodies are the malformed and oversized ones: the server may
+        // answer (413) before reading them and then close the connection, so
+        // they get a connection of their own that no later request reuses.
+        let unpooled = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("HTTP client");
+        let mut req = unpooled
             .request(method, format!("{}{path}", self.base))
             .header("content-type", content_type)
             .body(body);
