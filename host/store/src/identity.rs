@@ -85,6 +85,24 @@ pub struct ExternalApp {
     pub scopes: Vec<String>,
 }
 
+/// A registered external application as its organization lists it: no
+/// secret, no hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredApp {
+    /// Id.
+    pub id: Uuid,
+    /// The organization that registered it.
+    pub org: OrganizationId,
+    /// Name.
+    pub name: String,
+    /// Client id.
+    pub client_id: String,
+    /// Scopes it may be granted.
+    pub scopes: Vec<String>,
+    /// When it was registered.
+    pub created_at: OffsetDateTime,
+}
+
 /// An access token as found by its hash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessToken {
@@ -488,6 +506,31 @@ impl Store {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
+    /// Renames a role of `org` and replaces its permissions; false if not in `org`.
+    pub async fn update_role(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        name: &str,
+        permissions: &[String],
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE identity_roles SET name = $1, permissions = $2 WHERE id = $3 AND org_id = $4")
+            .bind(name).bind(permissions.join(" ")).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::write("update role", "role"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Deletes a role of `org` and its assignments (the foreign key
+    /// cascades); false if not in `org`.
+    pub async fn delete_role(&self, org: OrganizationId, id: Uuid) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "DELETE FROM identity_roles WHERE id = $1 AND org_id = $2")
+            .bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("delete role"))?.rows_affected());
+        Ok(n > 0)
+    }
+
     // ----- settings -----
 
     /// Settings of `org` with the given keys (all when `keys` is empty).
@@ -577,6 +620,19 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Deletes a template of `org`; false if not in `org`.
+    pub async fn delete_message_template(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "DELETE FROM message_templates WHERE id = $1 AND org_id = $2")
+            .bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("delete message template"))?.rows_affected());
+        Ok(n > 0)
+    }
+
     // ----- external applications and access tokens -----
 
     /// Registers an external application of `org`.
@@ -612,6 +668,91 @@ impl Store {
             secret_hash,
             scopes: split_list(&scopes),
         }))
+    }
+
+    /// The applications `org` registered, by name (never a secret or its hash).
+    pub async fn list_external_apps(
+        &self,
+        org: OrganizationId,
+    ) -> Result<Vec<RegisteredApp>, StoreError> {
+        let rows: Vec<(Uuid, String, String, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, client_id, scopes, created_at FROM external_apps WHERE org_id = $1 ORDER BY name, id")
+            .bind(org).fetch_all(pool).await.map_err(StoreError::query("list external apps"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, client_id, scopes, at)| RegisteredApp {
+                id,
+                org,
+                name,
+                client_id,
+                scopes: split_list(&scopes),
+                created_at: from_ms(at),
+            })
+            .collect())
+    }
+
+    /// Renames an application of `org`, replaces its scopes and revokes
+    /// its access tokens (they carry the old scopes); false if not in `org`.
+    pub async fn update_external_app(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        name: &str,
+        scopes: &[String],
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE external_apps SET name = $1, scopes = $2 WHERE id = $3 AND org_id = $4")
+            .bind(name).bind(scopes.join(" ")).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("update external app"))?.rows_affected());
+        if n > 0 {
+            self.revoke_access_tokens(org, id).await?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Replaces the secret hash of an application of `org` and revokes its
+    /// access tokens (a rotation usually follows a leak); false if not in `org`.
+    pub async fn set_external_app_secret_hash(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+        secret_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE external_apps SET secret_hash = $1 WHERE id = $2 AND org_id = $3")
+            .bind(secret_hash).bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("rotate external app secret"))?.rows_affected());
+        if n > 0 {
+            self.revoke_access_tokens(org, id).await?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Deletes an application of `org` with its access tokens; false if not in `org`.
+    pub async fn delete_external_app(
+        &self,
+        org: OrganizationId,
+        id: Uuid,
+    ) -> Result<bool, StoreError> {
+        self.revoke_access_tokens(org, id).await?;
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "DELETE FROM external_apps WHERE id = $1 AND org_id = $2")
+            .bind(id).bind(org)
+            .execute(pool).await.map_err(StoreError::query("delete external app"))?.rows_affected());
+        Ok(n > 0)
+    }
+
+    /// Deletes every access token issued to an application of `org`.
+    pub async fn revoke_access_tokens(
+        &self,
+        org: OrganizationId,
+        app: Uuid,
+    ) -> Result<u64, StoreError> {
+        let n = on_db!(self.db(), pool => sqlx::query(
+                "DELETE FROM access_tokens WHERE app_id = $1 AND org_id = $2")
+            .bind(app).bind(org)
+            .execute(pool).await.map_err(StoreError::query("revoke access tokens"))?.rows_affected());
+        Ok(n)
     }
 
     /// Stores the SHA-256 hash of an issued access token.
@@ -755,5 +896,75 @@ mod tests {
         let mut want = vec![r1, r3];
         want.sort();
         assert_eq!(s.roles_of(org, u.id.0).await.unwrap(), want);
+    }
+    #[tokio::test]
+    async fn external_apps_of_another_organization_are_untouched_and_rotation_revokes_tokens() {
+        let (_d, s) = store().await;
+        let a = s.create_organization("a").await.unwrap().id;
+        let b = s.create_organization("b").await.unwrap().id;
+        let scopes = vec!["PM.User.Read".to_owned()];
+        let app = s
+            .create_external_app(b, "ci", "client-b", "hash-1", &scopes)
+            .await
+            .unwrap();
+        let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        s.store_access_token(b, app, "token-1", &scopes, later)
+            .await
+            .unwrap();
+        assert!(s.list_external_apps(a).await.unwrap().is_empty());
+        assert!(!s.update_external_app(a, app, "x", &[]).await.unwrap());
+        assert!(!s.set_external_app_secret_hash(a, app, "h").await.unwrap());
+        assert!(!s.delete_external_app(a, app).await.unwrap());
+        assert_eq!(s.revoke_access_tokens(a, app).await.unwrap(), 0);
+        assert!(s.find_access_token("token-1").await.unwrap().is_some());
+        let listed = s.list_external_apps(b).await.unwrap();
+        assert_eq!(
+            (
+                listed.len(),
+                listed[0].client_id.as_str(),
+                &listed[0].scopes
+            ),
+            (1, "client-b", &scopes)
+        );
+
+        assert!(
+            s.set_external_app_secret_hash(b, app, "hash-2")
+                .await
+                .unwrap()
+        );
+        assert!(s.find_access_token("token-1").await.unwrap().is_none());
+        assert_eq!(
+            s.find_external_app("client-b")
+                .await
+                .unwrap()
+                .unwrap()
+                .secret_hash,
+            "hash-2"
+        );
+        assert!(s.delete_external_app(b, app).await.unwrap());
+        assert!(s.find_external_app("client-b").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn deleting_a_role_removes_its_assignments() {
+        let (_d, s) = store().await;
+        let org = s.create_organization("o").await.unwrap().id;
+        let other = s.create_organization("p").await.unwrap().id;
+        let u = s.create_user(org, "u", "U", None).await.unwrap();
+        let r = s.create_role(org, "r", &[]).await.unwrap().id;
+        s.assign_roles(org, u.id.0, &[r]).await.unwrap();
+        assert!(!s.update_role(other, r, "x", &[]).await.unwrap());
+        assert!(!s.delete_role(other, r).await.unwrap());
+        assert!(
+            s.update_role(org, r, "renamed", &["Users.View".into()])
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            s.list_roles(org).await.unwrap()[0].permissions,
+            ["Users.View"]
+        );
+        assert!(s.delete_role(org, r).await.unwrap());
+        assert!(s.roles_of(org, u.id.0).await.unwrap().is_empty());
     }
 }

@@ -42,7 +42,8 @@ pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_has
 pub use db::Database;
 pub use error::StoreError;
 pub use identity::{
-    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, RobotAccount, Role,
+    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, RegisteredApp, RobotAccount,
+    Role,
 };
 pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
