@@ -1,44 +1,37 @@
-//! Handlers of the Platform Management API (seed 003). Each takes the
-//! [`Caller`] the guard resolved and passes `caller.org` to every store
-//! call; a `partitionGlobalId` (path or body) other than the caller's
-//! organization is answered 404, as is any id the store does not find in
-//! that organization. Parameters are extracted by position (see
-//! `axum_path`). Rules live below the handlers.
+//! Handlers of the Platform Management API (seed 003). Each starts from
+//! the [`Ctx`] of the request, which has already checked a path
+//! `partitionGlobalId` against the caller's organization; a body's
+//! `partitionGlobalId` is checked with [`Ctx::partition`], and every store
+//! call passes `ctx.org`, so an id of another organization is 404. Rules
+//! live below the handlers.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use plugboard_store::{AuditFilter, Group, OrganizationId, RobotAccount, User, UserId};
+use axum::http::header;
+use axum::response::IntoResponse;
+use plugboard_store::{AuditFilter, Group, OrganizationId, RobotAccount, User};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::{DUMMY_HASH, hash_secret, verify_secret};
-use crate::{ApiError, Caller, IdentityState};
-
-type ApiResult<T = Response> = Result<T, ApiError>;
+use crate::ApiError;
+use crate::auth::{hash_secret, password_attempt};
+use crate::request::{ApiResult, Body, Ctx, changed, created, found, no_content, ok, uuid};
 
 // ----- audit -----
 
-pub(crate) async fn audit_query(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(org): Path<String>,
-) -> ApiResult {
-    partition(&c, &org)?;
-    let events = s.store.list_audit(c.org, &AuditFilter::default()).await?;
+pub(crate) async fn audit_query(ctx: Ctx) -> ApiResult {
+    let events = ctx
+        .store
+        .list_audit(ctx.org, &AuditFilter::default())
+        .await?;
     let results: Vec<Value> = events.iter().map(audit_json).collect();
-    Ok(Json(json!({ "totalCount": results.len(), "results": results })).into_response())
+    ok(json!({ "totalCount": results.len(), "results": results }))
 }
 
-pub(crate) async fn audit_download(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(org): Path<String>,
-) -> ApiResult {
-    partition(&c, &org)?;
-    let events = s.store.list_audit(c.org, &AuditFilter::default()).await?;
+pub(crate) async fn audit_download(ctx: Ctx) -> ApiResult {
+    let events = ctx
+        .store
+        .list_audit(ctx.org, &AuditFilter::default())
+        .await?;
     let mut csv = String::from("id,createdOn,actor,action,outcome\n");
     for e in &events {
         let cell = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
@@ -56,7 +49,7 @@ pub(crate) async fn audit_download(
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"audit-{}.csv\"", c.org),
+                format!("attachment; filename=\"audit-{}.csv\"", ctx.org),
             ),
         ],
         csv,
@@ -86,87 +79,48 @@ pub(crate) struct GroupBody {
     members: Vec<String>,
 }
 
-pub(crate) async fn list_groups(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(p): Path<String>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    let groups: Vec<Value> = s
+pub(crate) async fn list_groups(ctx: Ctx) -> ApiResult {
+    let groups = ctx.store.list_groups(ctx.org).await?;
+    ok(groups.iter().map(group_json).collect::<Vec<_>>())
+}
+
+pub(crate) async fn get_group(ctx: Ctx) -> ApiResult {
+    let g = ctx.store.get_group(ctx.org, ctx.id("group")?).await?;
+    ok(group_json(&found(g, "group")?))
+}
+
+pub(crate) async fn create_group(ctx: Ctx, Body(b): Body<GroupBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
+    let members = members_of(&ctx, &b.members).await?;
+    let g = ctx.store.create_group(ctx.org, &b.name, &members).await?;
+    created(group_json(&g))
+}
+
+pub(crate) async fn update_group(ctx: Ctx, Body(b): Body<GroupBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
+    let id = ctx.id("group")?;
+    let members = members_of(&ctx, &b.members).await?;
+    changed(
+        ctx.store
+            .update_group(ctx.org, id, &b.name, &members)
+            .await?,
+        "group",
+    )?;
+    get_group(ctx).await
+}
+
+pub(crate) async fn delete_groups(ctx: Ctx) -> ApiResult {
+    ctx.store.delete_groups(ctx.org, None).await?;
+    no_content()
+}
+
+pub(crate) async fn delete_group(ctx: Ctx) -> ApiResult {
+    let n = ctx
         .store
-        .list_groups(c.org)
-        .await?
-        .iter()
-        .map(group_json)
-        .collect();
-    Ok(Json(groups).into_response())
-}
-
-pub(crate) async fn get_group(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path((p, id)): Path<(String, String)>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    let g = s.store.get_group(c.org, uuid(&id, "group")?).await?;
-    Ok(Json(group_json(&g.ok_or(ApiError::NotFound("group"))?)).into_response())
-}
-
-pub(crate) async fn create_group(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<GroupBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
-    let members = members_of(&s, c.org, &b.members).await?;
-    let g = s.store.create_group(c.org, &b.name, &members).await?;
-    Ok((StatusCode::CREATED, Json(group_json(&g))).into_response())
-}
-
-pub(crate) async fn update_group(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<GroupBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
-    let id = uuid(&id, "group")?;
-    let members = members_of(&s, c.org, &b.members).await?;
-    if !s.store.update_group(c.org, id, &b.name, &members).await? {
-        return Err(ApiError::NotFound("group"));
-    }
-    let g = s
-        .store
-        .get_group(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("group"))?;
-    Ok(Json(group_json(&g)).into_response())
-}
-
-pub(crate) async fn delete_groups(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(p): Path<String>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    s.store.delete_groups(c.org, None).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-pub(crate) async fn delete_group(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path((p, id)): Path<(String, String)>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    if s.store
-        .delete_groups(c.org, Some(uuid(&id, "group")?))
-        .await?
-        == 0
-    {
-        return Err(ApiError::NotFound("group"));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+        .delete_groups(ctx.org, Some(ctx.id("group")?))
+        .await?;
+    changed(n > 0, "group")?;
+    no_content()
 }
 
 fn group_json(g: &Group) -> Value {
@@ -187,45 +141,67 @@ pub(crate) struct TemplateBody {
     value: String,
 }
 
-pub(crate) async fn find_templates(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
-    let q = query_pairs(q.as_deref());
-    if let Some(p) = first(&q, "partitionGlobalId") {
-        partition(&c, p)?;
-    }
-    let name = first(&q, "name");
-    let t = s.store.find_message_templates(c.org, None, name).await?;
-    Ok(Json(t.iter().map(template_json).collect::<Vec<_>>()).into_response())
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct NewTemplateBody {
+    partition_global_id: Option<String>,
+    name: String,
+    value: String,
 }
 
-pub(crate) async fn get_template(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id = uuid(&id, "message template")?;
-    let t = s
+pub(crate) async fn find_templates(ctx: Ctx) -> ApiResult {
+    if let Some(p) = ctx.query_first("partitionGlobalId") {
+        ctx.partition(p)?;
+    }
+    let name = ctx.query_first("name");
+    let t = ctx
         .store
-        .find_message_templates(c.org, Some(id), None)
+        .find_message_templates(ctx.org, None, name)
         .await?;
-    let t = t.first().ok_or(ApiError::NotFound("message template"))?;
-    Ok(Json(template_json(t)).into_response())
+    ok(t.iter().map(template_json).collect::<Vec<_>>())
 }
 
-pub(crate) async fn update_template(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<TemplateBody>,
-) -> ApiResult {
-    let id = uuid(&id, "message template")?;
-    if !s.store.update_message_template(c.org, id, &b.value).await? {
-        return Err(ApiError::NotFound("message template"));
+pub(crate) async fn get_template(ctx: Ctx) -> ApiResult {
+    let id = ctx.id("message template")?;
+    let t = ctx
+        .store
+        .find_message_templates(ctx.org, Some(id), None)
+        .await?;
+    ok(template_json(found(t.first(), "message template")?))
+}
+
+/// Beyond the seed (which only reads and updates templates): a template
+/// needs a name unique in the organization (409 otherwise) and a value.
+pub(crate) async fn create_template(ctx: Ctx, Body(b): Body<NewTemplateBody>) -> ApiResult {
+    if let Some(p) = &b.partition_global_id {
+        ctx.partition(p)?;
     }
-    get_template(State(s), Extension(c), Path(id.to_string())).await
+    check_name("name", &b.name)?;
+    let t = ctx
+        .store
+        .create_message_template(ctx.org, b.name.trim(), &b.value)
+        .await?;
+    created(template_json(&t))
+}
+
+pub(crate) async fn update_template(ctx: Ctx, Body(b): Body<TemplateBody>) -> ApiResult {
+    let id = ctx.id("message template")?;
+    changed(
+        ctx.store
+            .update_message_template(ctx.org, id, &b.value)
+            .await?,
+        "message template",
+    )?;
+    get_template(ctx).await
+}
+
+pub(crate) async fn delete_template(ctx: Ctx) -> ApiResult {
+    let id = ctx.id("message template")?;
+    changed(
+        ctx.store.delete_message_template(ctx.org, id).await?,
+        "message template",
+    )?;
+    no_content()
 }
 
 fn template_json(t: &plugboard_store::MessageTemplate) -> Value {
@@ -243,89 +219,51 @@ pub(crate) struct RobotBody {
     display_name: Option<String>,
 }
 
-pub(crate) async fn list_robots(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(p): Path<String>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    let r = s.store.list_robot_accounts(c.org, None).await?;
-    Ok(Json(r.iter().map(robot_json).collect::<Vec<_>>()).into_response())
+pub(crate) async fn list_robots(ctx: Ctx) -> ApiResult {
+    let r = ctx.store.list_robot_accounts(ctx.org, None).await?;
+    ok(r.iter().map(robot_json).collect::<Vec<_>>())
 }
 
-pub(crate) async fn get_robot(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path((p, id)): Path<(String, String)>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    let r = s
-        .store
-        .list_robot_accounts(c.org, Some(uuid(&id, "robot account")?))
-        .await?;
-    Ok(Json(robot_json(
-        r.first().ok_or(ApiError::NotFound("robot account"))?,
-    ))
-    .into_response())
+pub(crate) async fn get_robot(ctx: Ctx) -> ApiResult {
+    let id = ctx.id("robot account")?;
+    let r = ctx.store.list_robot_accounts(ctx.org, Some(id)).await?;
+    ok(robot_json(found(r.first(), "robot account")?))
 }
 
-pub(crate) async fn create_robot(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<RobotBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
+pub(crate) async fn create_robot(ctx: Ctx, Body(b): Body<RobotBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
     if b.name.trim().is_empty() {
         return Err(ApiError::BadRequest("`name` is required".into()));
     }
     let display = b.display_name.as_deref().unwrap_or(&b.name);
-    let r = s
+    let r = ctx
         .store
-        .create_robot_account(c.org, &b.name, display)
+        .create_robot_account(ctx.org, &b.name, display)
         .await?;
-    Ok((StatusCode::CREATED, Json(robot_json(&r))).into_response())
+    created(robot_json(&r))
 }
 
-pub(crate) async fn update_robot(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<RobotBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
-    let id = uuid(&id, "robot account")?;
+pub(crate) async fn update_robot(ctx: Ctx, Body(b): Body<RobotBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
+    let id = ctx.id("robot account")?;
     let display = b.display_name.as_deref().unwrap_or(&b.name);
-    if !s.store.update_robot_account(c.org, id, display).await? {
-        return Err(ApiError::NotFound("robot account"));
-    }
-    let r = s.store.list_robot_accounts(c.org, Some(id)).await?;
-    Ok(Json(robot_json(
-        r.first().ok_or(ApiError::NotFound("robot account"))?,
-    ))
-    .into_response())
+    changed(
+        ctx.store.update_robot_account(ctx.org, id, display).await?,
+        "robot account",
+    )?;
+    get_robot(ctx).await
 }
 
-pub(crate) async fn delete_robot(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path((p, id)): Path<(String, String)>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    let id = uuid(&id, "robot account")?;
-    if s.store.delete_robot_accounts(c.org, Some(id)).await? == 0 {
-        return Err(ApiError::NotFound("robot account"));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+pub(crate) async fn delete_robot(ctx: Ctx) -> ApiResult {
+    let id = ctx.id("robot account")?;
+    let n = ctx.store.delete_robot_accounts(ctx.org, Some(id)).await?;
+    changed(n > 0, "robot account")?;
+    no_content()
 }
 
-pub(crate) async fn delete_robots(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(p): Path<String>,
-) -> ApiResult {
-    partition(&c, &p)?;
-    s.store.delete_robot_accounts(c.org, None).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+pub(crate) async fn delete_robots(ctx: Ctx) -> ApiResult {
+    ctx.store.delete_robot_accounts(ctx.org, None).await?;
+    no_content()
 }
 
 fn robot_json(r: &RobotAccount) -> Value {
@@ -353,33 +291,25 @@ pub(crate) struct SettingItem {
 }
 
 /// `GET /identity/api/Setting?partitionGlobalId=…&key=a&key=b` (no key: all).
-pub(crate) async fn get_settings(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
-    let q = query_pairs(q.as_deref());
-    partition(&c, first(&q, "partitionGlobalId").unwrap_or_default())?;
-    let keys: Vec<String> = q
+pub(crate) async fn get_settings(ctx: Ctx) -> ApiResult {
+    ctx.partition(ctx.query_first("partitionGlobalId").unwrap_or_default())?;
+    let keys: Vec<String> = ctx
+        .query()
         .iter()
         .filter(|(k, _)| k == "key")
         .map(|(_, v)| v.clone())
         .collect();
-    let settings = s.store.get_settings(c.org, &keys).await?;
-    Ok(Json(settings_json(c.org, &settings)).into_response())
+    let settings = ctx.store.get_settings(ctx.org, &keys).await?;
+    ok(settings_json(ctx.org, &settings))
 }
 
-pub(crate) async fn put_settings(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<SettingsBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
+pub(crate) async fn put_settings(ctx: Ctx, Body(b): Body<SettingsBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
     let pairs: Vec<(String, String)> = b.settings.into_iter().map(|i| (i.key, i.value)).collect();
-    s.store.put_settings(c.org, &pairs).await?;
+    ctx.store.put_settings(ctx.org, &pairs).await?;
     let keys: Vec<String> = pairs.into_iter().map(|p| p.0).collect();
-    let settings = s.store.get_settings(c.org, &keys).await?;
-    Ok(Json(settings_json(c.org, &settings)).into_response())
+    let settings = ctx.store.get_settings(ctx.org, &keys).await?;
+    ok(settings_json(ctx.org, &settings))
 }
 
 fn settings_json(org: OrganizationId, settings: &[(String, String)]) -> Value {
@@ -431,110 +361,55 @@ pub(crate) struct DeleteUsersBody {
     user_ids: Vec<String>,
 }
 
-pub(crate) async fn get_user(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id = user_id(&id)?;
-    let u = s
-        .store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    Ok(Json(user_json(&u)).into_response())
+pub(crate) async fn get_user(ctx: Ctx) -> ApiResult {
+    let u = ctx.user(ctx.user_id()?).await?;
+    ok(user_json(&u))
 }
 
 /// Create is an idempotent overwrite (seed 003): a user of the same
 /// `userName` in the organization is deleted first (with its memberships,
 /// roles and login attempts) and the new one gets a new id.
-pub(crate) async fn create_user(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<UserBody>,
-) -> ApiResult {
-    partition(&c, &b.partition_global_id)?;
-    let u = create_one(&s, c.org, &b).await?;
-    Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
+pub(crate) async fn create_user(ctx: Ctx, Body(b): Body<UserBody>) -> ApiResult {
+    ctx.partition(&b.partition_global_id)?;
+    let u = create_one(&ctx, &b).await?;
+    created(user_json(&u))
 }
 
-/// Every entry is checked (partition, user name) before any is written.
-pub(crate) async fn bulk_create_users(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<BulkBody>,
-) -> ApiResult {
+/// Every entry is checked (partition, user name, password) before any is
+/// written.
+pub(crate) async fn bulk_create_users(ctx: Ctx, Body(b): Body<BulkBody>) -> ApiResult {
     for u in &b.users {
-        partition(&c, &u.partition_global_id)?;
-        check_user_name(&u.user_name)?;
+        ctx.partition(&u.partition_global_id)?;
+        check_new_user(u)?;
     }
     let mut out = Vec::with_capacity(b.users.len());
     for u in &b.users {
-        out.push(user_json(&create_one(&s, c.org, u).await?));
+        out.push(user_json(&create_one(&ctx, u).await?));
     }
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    created(out)
 }
-
-/// Failed attempts a user may make in [`THROTTLE_WINDOW`] before
-/// `changepassword` answers 429 without checking the password.
-pub(crate) const MAX_FAILED_ATTEMPTS: i64 = 5;
-/// The throttling window.
-pub(crate) const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
 
 /// A wrong old password is recorded as a failed login attempt and refused
 /// with 400; the right one as a successful attempt. After
-/// [`MAX_FAILED_ATTEMPTS`] failures in [`THROTTLE_WINDOW`] every attempt is
-/// refused with 429 (and recorded as failed) until the window passes.
-pub(crate) async fn change_password(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<PasswordBody>,
-) -> ApiResult {
-    let id = user_id(&id)?;
-    s.store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let since = time::OffsetDateTime::now_utc() - THROTTLE_WINDOW;
-    if s.store
-        .failed_login_attempts_since(c.org, id, since)
-        .await?
-        >= MAX_FAILED_ATTEMPTS
-    {
-        s.store
-            .record_login_attempt(c.org, id, false, "changepassword (throttled)")
-            .await?;
-        return Err(ApiError::Throttled);
-    }
-    let stored = s.store.user_password_hash(c.org, id).await?;
-    let ok = verify_secret(&b.old_password, stored.as_deref().unwrap_or(&DUMMY_HASH))
-        && stored.is_some();
-    s.store
-        .record_login_attempt(c.org, id, ok, "changepassword")
-        .await?;
-    if !ok {
+/// [`crate::MAX_FAILED_ATTEMPTS`] failures in [`crate::THROTTLE_WINDOW`]
+/// every attempt is refused with 429 (and recorded as failed) until the
+/// window passes.
+pub(crate) async fn change_password(ctx: Ctx, Body(b): Body<PasswordBody>) -> ApiResult {
+    let id = ctx.user_id()?;
+    ctx.user(id).await?;
+    if !password_attempt(&ctx.store, ctx.org, id, &b.old_password, "changepassword").await? {
         return Err(ApiError::BadRequest("the old password is wrong".into()));
     }
     check_password(&b.new_password)?;
-    s.store
-        .set_user_password_hash(c.org, id, &hash_secret(&b.new_password))
+    ctx.store
+        .set_user_password_hash(ctx.org, id, &hash_secret(&b.new_password))
         .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
-pub(crate) async fn update_user(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-    Json(b): Json<UpdateUserBody>,
-) -> ApiResult {
-    let id = user_id(&id)?;
-    let u = s
-        .store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+pub(crate) async fn update_user(ctx: Ctx, Body(b): Body<UpdateUserBody>) -> ApiResult {
+    let id = ctx.user_id()?;
+    let u = ctx.user(id).await?;
     let display = display_name(
         b.display_name.as_deref(),
         b.name.as_deref(),
@@ -542,60 +417,40 @@ pub(crate) async fn update_user(
     )
     .unwrap_or(u.display_name);
     let email = b.email.or(u.email);
-    if !s
-        .store
-        .update_user_profile(c.org, id, &display, email.as_deref())
-        .await?
-    {
-        return Err(ApiError::NotFound("user"));
-    }
-    get_user(State(s), Extension(c), Path(id.to_string())).await
+    changed(
+        ctx.store
+            .update_user_profile(ctx.org, id, &display, email.as_deref())
+            .await?,
+        "user",
+    )?;
+    get_user(ctx).await
 }
 
 /// Deletes the listed users; all must exist in the organization, or none
 /// is deleted (404).
-pub(crate) async fn delete_users(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Json(b): Json<DeleteUsersBody>,
-) -> ApiResult {
+pub(crate) async fn delete_users(ctx: Ctx, Body(b): Body<DeleteUsersBody>) -> ApiResult {
     let mut ids = Vec::with_capacity(b.user_ids.len());
     for id in &b.user_ids {
-        let id = user_id(id)?;
-        s.store
-            .get_user(c.org, id)
-            .await?
-            .ok_or(ApiError::NotFound("user"))?;
-        ids.push(id);
+        ids.push(ctx.user(uuid(id, "user")?.into()).await?.id);
     }
     for id in ids {
-        s.store.delete_user(c.org, id).await?;
+        ctx.store.delete_user(ctx.org, id).await?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    no_content()
 }
 
-pub(crate) async fn delete_user(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    if !s.store.delete_user(c.org, user_id(&id)?).await? {
-        return Err(ApiError::NotFound("user"));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+pub(crate) async fn delete_user(ctx: Ctx) -> ApiResult {
+    changed(
+        ctx.store.delete_user(ctx.org, ctx.user_id()?).await?,
+        "user",
+    )?;
+    no_content()
 }
 
-pub(crate) async fn login_attempts(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id = user_id(&id)?;
-    s.store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let attempts = s.store.list_login_attempts(c.org, id).await?;
+pub(crate) async fn login_attempts(ctx: Ctx) -> ApiResult {
+    let id = ctx.user_id()?;
+    ctx.user(id).await?;
+    let attempts = ctx.store.list_login_attempts(ctx.org, id).await?;
     let out: Vec<Value> = attempts
         .iter()
         .map(|a| {
@@ -608,16 +463,13 @@ pub(crate) async fn login_attempts(
             })
         })
         .collect();
-    Ok(Json(json!({ "totalCount": out.len(), "results": out })).into_response())
+    ok(json!({ "totalCount": out.len(), "results": out }))
 }
 
-async fn create_one(s: &IdentityState, org: OrganizationId, b: &UserBody) -> ApiResult<User> {
-    check_user_name(&b.user_name)?;
-    if let Some(p) = &b.password {
-        check_password(p)?;
-    }
-    if let Some(old) = s.store.find_user(org, &b.user_name).await? {
-        s.store.delete_user(org, old.id).await?;
+async fn create_one(ctx: &Ctx, b: &UserBody) -> ApiResult<User> {
+    check_new_user(b)?;
+    if let Some(old) = ctx.store.find_user(ctx.org, &b.user_name).await? {
+        ctx.store.delete_user(ctx.org, old.id).await?;
     }
     let display = display_name(
         b.display_name.as_deref(),
@@ -625,13 +477,13 @@ async fn create_one(s: &IdentityState, org: OrganizationId, b: &UserBody) -> Api
         b.surname.as_deref(),
     )
     .unwrap_or_else(|| b.user_name.clone());
-    let u = s
+    let u = ctx
         .store
-        .create_user(org, &b.user_name, &display, b.email.as_deref())
+        .create_user(ctx.org, &b.user_name, &display, b.email.as_deref())
         .await?;
     if let Some(p) = &b.password {
-        s.store
-            .set_user_password_hash(org, u.id, &hash_secret(p))
+        ctx.store
+            .set_user_password_hash(ctx.org, u.id, &hash_secret(p))
             .await?;
     }
     Ok(u)
@@ -649,34 +501,19 @@ fn user_json(u: &User) -> Value {
 
 // ----- rules -----
 
-/// A partition id must be the caller's organization; anything else is 404.
-fn partition(c: &Caller, id: &str) -> Result<(), ApiError> {
-    match Uuid::parse_str(id) {
-        Ok(u) if u == c.org.as_uuid() => Ok(()),
-        _ => Err(ApiError::NotFound("partition")),
-    }
-}
-
-/// An unparseable id is as unknown as a missing one.
-fn uuid(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::NotFound(what))
-}
-
-fn user_id(id: &str) -> Result<UserId, ApiError> {
-    uuid(id, "user").map(UserId)
-}
-
 /// Group members must be users or robot accounts of the organization.
-async fn members_of(
-    s: &IdentityState,
-    org: OrganizationId,
-    ids: &[String],
-) -> ApiResult<Vec<Uuid>> {
+async fn members_of(ctx: &Ctx, ids: &[String]) -> ApiResult<Vec<Uuid>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let id = uuid(id, "member")?;
-        let user = s.store.get_user(org, UserId(id)).await?.is_some();
-        if !user && s.store.list_robot_accounts(org, Some(id)).await?.is_empty() {
+        let user = ctx.store.get_user(ctx.org, id.into()).await?.is_some();
+        if !user
+            && ctx
+                .store
+                .list_robot_accounts(ctx.org, Some(id))
+                .await?
+                .is_empty()
+        {
             return Err(ApiError::NotFound("member"));
         }
         out.push(id);
@@ -700,13 +537,19 @@ fn display_name(
     (!full.trim().is_empty()).then_some(full)
 }
 
-fn check_user_name(n: &str) -> Result<(), ApiError> {
+/// A name field (`userName`, a template's `name`): 1 to 256 characters.
+pub(crate) fn check_name(field: &str, n: &str) -> Result<(), ApiError> {
     if n.trim().is_empty() || n.len() > 256 {
-        return Err(ApiError::BadRequest(
-            "`userName` must be 1 to 256 characters".into(),
-        ));
+        return Err(ApiError::BadRequest(format!(
+            "`{field}` must be 1 to 256 characters"
+        )));
     }
     Ok(())
+}
+
+fn check_new_user(b: &UserBody) -> Result<(), ApiError> {
+    check_name("userName", &b.user_name)?;
+    b.password.as_deref().map_or(Ok(()), check_password)
 }
 
 fn check_password(p: &str) -> Result<(), ApiError> {
@@ -716,14 +559,4 @@ fn check_password(p: &str) -> Result<(), ApiError> {
         ));
     }
     Ok(())
-}
-
-fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
-
-fn first<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }

@@ -13,22 +13,26 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Form, Json};
 use base64::Engine as _;
-use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError};
+use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError, User, UserId};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::request::RoutePath;
 use crate::{ApiError, IdentityState};
 
-/// Who is calling: the organization and application of the access token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Who is calling: the organization, application and scopes of the access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Caller {
     /// The organization every query of the request is scoped to.
     pub org: OrganizationId,
     /// The external application.
     pub app: Uuid,
+    /// The scopes the token was granted (an application can give another
+    /// only scopes it holds itself).
+    pub scopes: Vec<String>,
 }
 
 /// Argon2 hash (PHC string) of a password or client secret.
@@ -57,6 +61,11 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
 /// costs the same as a wrong secret.
 pub(crate) static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_secret("dummy"));
 
+/// A new client secret: 32 random bytes, URL-safe base64.
+pub(crate) fn new_client_secret() -> String {
+    random_token(32)
+}
+
 fn random_token(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut b);
@@ -69,6 +78,7 @@ fn token_hash(token: &str) -> String {
 
 /// Registers an external application of `org` with `scopes`; returns its
 /// client id and secret (the secret is shown once: only its hash is kept).
+/// The scopes are not checked here: this is the operator's way in.
 ///
 /// # Errors
 /// The store's.
@@ -78,13 +88,24 @@ pub async fn register_external_app(
     name: &str,
     scopes: &[&str],
 ) -> Result<(String, String), StoreError> {
-    let client_id = Uuid::new_v4().to_string();
-    let secret = random_token(32);
     let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-    store
-        .create_external_app(org, name, &client_id, &hash_secret(&secret), &scopes)
-        .await?;
+    let (_, client_id, secret) = register(store, org, name, &scopes).await?;
     Ok((client_id, secret))
+}
+
+/// Registers an application: its id, client id and secret.
+pub(crate) async fn register(
+    store: &Store,
+    org: OrganizationId,
+    name: &str,
+    scopes: &[String],
+) -> Result<(Uuid, String, String), StoreError> {
+    let client_id = Uuid::new_v4().to_string();
+    let secret = new_client_secret();
+    let id = store
+        .create_external_app(org, name, &client_id, &hash_secret(&secret), scopes)
+        .await?;
+    Ok((id, client_id, secret))
 }
 
 /// `POST /identity/connect/token` form.
@@ -176,6 +197,8 @@ pub(crate) async fn token(
 pub(crate) struct Guard {
     pub(crate) state: IdentityState,
     pub(crate) scope: String,
+    /// The route's seed path, for [`crate::request::Ctx`].
+    pub(crate) route: &'static str,
 }
 
 /// Bearer token → [`Caller`], then the route's scope; writes are audited
@@ -204,13 +227,15 @@ pub(crate) async fn authorize(
     if !token.scopes.contains(&guard.scope) {
         return Err(ApiError::MissingScope(guard.scope));
     }
-    let caller = Caller {
-        org: token.org,
-        app: token.app,
-    };
+    let (org, app) = (token.org, token.app);
     let write = req.method() != axum::http::Method::GET;
     let action = format!("{} {}", req.method(), req.uri().path());
-    req.extensions_mut().insert(caller);
+    req.extensions_mut().insert(Caller {
+        org,
+        app,
+        scopes: token.scopes,
+    });
+    req.extensions_mut().insert(RoutePath(guard.route));
     let resp = next.run(req).await;
     if write {
         let outcome = if resp.status().is_success() {
@@ -222,10 +247,10 @@ pub(crate) async fn authorize(
             .state
             .store
             .record_audit(
-                caller.org,
+                org,
                 NewAuditEvent {
                     tenant: None,
-                    actor: format!("app:{}", caller.app),
+                    actor: format!("app:{app}"),
                     action,
                     target_kind: None,
                     target_id: None,
@@ -236,4 +261,124 @@ pub(crate) async fn authorize(
             .await?;
     }
     Ok(resp)
+}
+
+/// Failed attempts a user may make in [`THROTTLE_WINDOW`] before every
+/// further attempt is refused (429) without checking the password.
+pub const MAX_FAILED_ATTEMPTS: i64 = 5;
+/// The throttling window.
+pub const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
+
+/// One password attempt for a user of `org`, recorded as a login attempt
+/// (`client` says where it came from): `Ok(true)` if it matches. After
+/// [`MAX_FAILED_ATTEMPTS`] failures in [`THROTTLE_WINDOW`] every attempt
+/// is refused with [`ApiError::Throttled`] and recorded as failed. A user
+/// without a password is verified against a dummy hash, like an unknown
+/// user in [`sign_in`].
+pub(crate) async fn password_attempt(
+    store: &Store,
+    org: OrganizationId,
+    user: UserId,
+    password: &str,
+    client: &str,
+) -> Result<bool, ApiError> {
+    let since = OffsetDateTime::now_utc() - THROTTLE_WINDOW;
+    if store.failed_login_attempts_since(org, user, since).await? >= MAX_FAILED_ATTEMPTS {
+        store
+            .record_login_attempt(org, user, false, &format!("{client} (throttled)"))
+            .await?;
+        return Err(ApiError::Throttled);
+    }
+    let stored = store.user_password_hash(org, user).await?;
+    let ok = verify_secret(password, stored.as_deref().unwrap_or(&DUMMY_HASH)) && stored.is_some();
+    store.record_login_attempt(org, user, ok, client).await?;
+    Ok(ok)
+}
+
+/// Checks a user name and password of `org` for a sign-in: the user if
+/// they match, `None` if not. An unknown user name costs the same argon2
+/// verification (against a dummy hash) as a wrong password, so the two
+/// take one code path and answer the same; a known user's attempt is
+/// recorded and throttled as in `password_attempt`.
+///
+/// # Errors
+/// [`ApiError::Throttled`] after too many failures; the store's.
+pub async fn sign_in(
+    store: &Store,
+    org: OrganizationId,
+    user_name: &str,
+    password: &str,
+    client: &str,
+) -> Result<Option<User>, ApiError> {
+    let Some(user) = store.find_user(org, user_name).await? else {
+        verify_secret(password, &DUMMY_HASH);
+        return Ok(None);
+    };
+    let ok = password_attempt(store, org, user.id, password, client).await?;
+    Ok(ok.then_some(user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dummy hash must cost what a real one costs: same algorithm,
+    /// version and parameters.
+    #[test]
+    fn the_dummy_hash_has_the_parameters_of_real_hashes() {
+        let real = hash_secret("Secret#123");
+        let (real, dummy) = (
+            PasswordHash::new(&real).unwrap(),
+            PasswordHash::new(&DUMMY_HASH).unwrap(),
+        );
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert!(!verify_secret("Secret#123", &DUMMY_HASH));
+    }
+
+    #[tokio::test]
+    async fn unknown_user_and_wrong_password_answer_alike_and_attempts_are_throttled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path(), None).await.unwrap();
+        let org = store.create_organization("o").await.unwrap().id;
+        let u = store
+            .create_user(org, "carol", "Carol", None)
+            .await
+            .unwrap();
+        let nopw = store.create_user(org, "dave", "Dave", None).await.unwrap();
+        store
+            .set_user_password_hash(org, u.id, &hash_secret("Secret#123"))
+            .await
+            .unwrap();
+
+        let unknown = sign_in(&store, org, "nobody", "guess", "console")
+            .await
+            .unwrap();
+        let wrong = sign_in(&store, org, "carol", "guess", "console")
+            .await
+            .unwrap();
+        let no_password = sign_in(&store, org, "dave", "", "console").await.unwrap();
+        assert_eq!((unknown, wrong, no_password), (None, None, None));
+        let right = sign_in(&store, org, "carol", "Secret#123", "console")
+            .await
+            .unwrap();
+        assert_eq!(right.map(|u| u.id), Some(u.id));
+        assert_eq!(
+            store.list_login_attempts(org, nopw.id).await.unwrap().len(),
+            1
+        );
+
+        for _ in 0..MAX_FAILED_ATTEMPTS - 1 {
+            sign_in(&store, org, "carol", "guess", "console")
+                .await
+                .unwrap();
+        }
+        let throttled = sign_in(&store, org, "carol", "Secret#123", "console").await;
+        assert!(matches!(throttled, Err(ApiError::Throttled)));
+        let attempts = store.list_login_attempts(org, u.id).await.unwrap();
+        assert_eq!(attempts.len(), 7);
+        assert_eq!(attempts[0].client, "console (throttled)");
+        assert!(!attempts[0].succeeded);
+    }
 }

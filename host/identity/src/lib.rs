@@ -16,9 +16,11 @@
 #![deny(missing_docs)]
 
 mod api;
+mod apps;
 mod auth;
 mod error;
 pub mod odata;
+mod request;
 mod users_api;
 
 use std::time::Duration;
@@ -28,7 +30,10 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use plugboard_store::Store;
 
-pub use auth::{Caller, hash_secret, register_external_app, verify_secret};
+pub use auth::{
+    Caller, MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, hash_secret, register_external_app, sign_in,
+    verify_secret,
+};
 pub use error::ApiError;
 
 /// What the identity routes need: the store and the access-token lifetime.
@@ -71,6 +76,8 @@ pub enum Resource {
     ODataUsers,
     /// OData `/odata/Roles`.
     ODataRoles,
+    /// `ExternalApplication`: the applications that call this API.
+    ExternalApp,
 }
 
 impl Resource {
@@ -86,8 +93,32 @@ impl Resource {
             Self::UserLoginAttempt => "PM.UserLoginAttempt",
             Self::ODataUsers => "OR.Users",
             Self::ODataRoles => "OR.Roles",
+            Self::ExternalApp => "PM.ExternalApplication",
         }
     }
+
+    /// Every resource, so the scope list cannot miss one.
+    pub const ALL: &[Resource] = &[
+        Self::Audit,
+        Self::Group,
+        Self::MessageTemplate,
+        Self::RobotAccount,
+        Self::Setting,
+        Self::User,
+        Self::UserLoginAttempt,
+        Self::ODataUsers,
+        Self::ODataRoles,
+        Self::ExternalApp,
+    ];
+}
+
+/// Every scope an external application can be given: `.Read` and `.Write`
+/// of each [`Resource`].
+pub fn all_scopes() -> Vec<String> {
+    Resource::ALL
+        .iter()
+        .flat_map(|r| [Method::GET, Method::POST].map(|m| required_scope(*r, &m)))
+        .collect()
 }
 
 /// The scope a request needs: the resource's scope, `.Read` for GET (and
@@ -137,7 +168,9 @@ routes! {
     DELETE "/identity/api/Group/{partitionGlobalId}/{groupId}" Group api::delete_group;
     GET "/identity/api/MessageTemplate" MessageTemplate api::find_templates;
     GET "/identity/api/MessageTemplate/{templateId}" MessageTemplate api::get_template;
+    POST "/identity/api/MessageTemplate" MessageTemplate api::create_template;
     PUT "/identity/api/MessageTemplate/{templateId}" MessageTemplate api::update_template;
+    DELETE "/identity/api/MessageTemplate/{templateId}" MessageTemplate api::delete_template;
     GET "/identity/api/RobotAccount/{partitionGlobalId}" RobotAccount api::list_robots;
     GET "/identity/api/RobotAccount/{partitionGlobalId}/{robotAccountId}" RobotAccount api::get_robot;
     POST "/identity/api/RobotAccount" RobotAccount api::create_robot;
@@ -156,28 +189,37 @@ routes! {
     GET "/identity/api/User/{userId}/loginAttempts" UserLoginAttempt api::login_attempts;
     GET "/odata/Users" ODataUsers users_api::list_users;
     GET "/odata/Roles" ODataRoles users_api::list_roles;
-    DELETE "/odata/Users({key})" ODataUsers users_api::delete_user;
+    DELETE "/odata/Users({key})" ODataUsers api::delete_user;
     PUT "/odata/Users({key})" ODataUsers users_api::provision_robot;
     POST "/odata/Users({key})/UiPath.Server.Configuration.OData.ChangeUserCulture" ODataUsers users_api::change_culture;
     POST "/odata/Users({key})/UiPath.Server.Configuration.OData.AssignRoles" ODataUsers users_api::assign_roles;
+    POST "/odata/Roles" ODataRoles users_api::create_role;
+    PUT "/odata/Roles({roleId})" ODataRoles users_api::update_role;
+    DELETE "/odata/Roles({roleId})" ODataRoles users_api::delete_role;
+    GET "/identity/api/ExternalApplication/{partitionGlobalId}" ExternalApp apps::list;
+    GET "/identity/api/ExternalApplication/{partitionGlobalId}/{appId}" ExternalApp apps::get;
+    POST "/identity/api/ExternalApplication" ExternalApp apps::register_app;
+    PUT "/identity/api/ExternalApplication/{appId}" ExternalApp apps::update;
+    POST "/identity/api/ExternalApplication/{appId}/rotateSecret" ExternalApp apps::rotate_secret;
+    DELETE "/identity/api/ExternalApplication/{partitionGlobalId}/{appId}" ExternalApp apps::delete;
 }
 
-/// The path axum routes: every segment holding a parameter becomes one
-/// parameter named by position (`{p0}`, `{p1}`; `Users({key})` becomes the
-/// whole segment, parsed by its handler),
-/// because the seed names the same segment differently per method
+/// The path axum routes: every parameter is named by position (`{p0}`,
+/// `{p1}`), because the seed names the same segment differently per method
 /// (`Group/{partitionGlobalId}` vs `Group/{groupId}`) and axum refuses two
-/// names for one segment. Handlers extract parameters by position.
+/// names for one segment. Text before the brace stays (`Users({key})`
+/// becomes `Users({p0}`, so `Roles(…)` routes apart from it); text after
+/// it cannot be matched by axum and is removed by `request::Ctx`, which
+/// gives the parameters their seed names back.
 fn axum_path(path: &str) -> String {
     let mut n = 0;
     path.split('/')
-        .map(|seg| {
-            if seg.contains('{') {
+        .map(|seg| match seg.find('{') {
+            Some(open) => {
                 n += 1;
-                format!("{{p{}}}", n - 1)
-            } else {
-                seg.to_owned()
+                format!("{}{{p{}}}", &seg[..open], n - 1)
             }
+            None => seg.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("/")
@@ -198,6 +240,7 @@ pub fn router(state: IdentityState) -> Router {
             auth::Guard {
                 state: state.clone(),
                 scope,
+                route: route.path,
             },
             auth::authorize,
         ));
@@ -240,12 +283,28 @@ mod tests {
             required_scope(Resource::UserLoginAttempt, &Method::GET),
             "PM.UserLoginAttempt.Read"
         );
+        assert_eq!(
+            required_scope(Resource::ExternalApp, &Method::PUT),
+            "PM.ExternalApplication.Write"
+        );
+    }
+
+    #[test]
+    fn every_resource_of_the_route_table_has_its_scopes_listed() {
+        let all = all_scopes();
+        assert_eq!(all.len(), Resource::ALL.len() * 2);
+        for route in ROUTES {
+            assert!(all.contains(&required_scope(route.resource, &route.method)));
+        }
     }
 
     #[test]
     fn parameters_are_renamed_by_position() {
         assert_eq!(axum_path("/a/{x}/{y}/z"), "/a/{p0}/{p1}/z");
         assert_eq!(axum_path("/a"), "/a");
-        assert_eq!(axum_path("/odata/Users({key})/X.Y"), "/odata/{p0}/X.Y");
+        assert_eq!(
+            axum_path("/odata/Users({key})/X.Y"),
+            "/odata/Users({p0}/X.Y"
+        );
     }
 }

@@ -1,91 +1,66 @@
 //! Handlers of the Users API (seed 004), OData style: `/odata/Users` (users,
 //! robot accounts and groups of the caller's organization, one list) and
 //! `/odata/Roles`, with the query options of [`crate::odata`], plus delete,
-//! change culture, robot provisioning and `AssignRoles` (which replaces the
-//! role set). Keys are the ids of `/identity/api` (UUIDs), written
-//! `Users(<id>)` or `Users('<id>')`. Every store call is scoped by the
-//! caller's organization; a key of another organization is 404.
+//! change culture, robot provisioning (`DELETE /odata/Users(…)` is
+//! [`crate::api::delete_user`], the same rule) and `AssignRoles` (which replaces the
+//! role set), and roles' create, update and delete. Keys are the ids of
+//! `/identity/api` (UUIDs), written `Users(<id>)` or `Users('<id>')`; the
+//! seed's integer ids (`Users(446)`, `"roleIds": [1, 3]`) are not ids
+//! here. Every store call is scoped by the caller's organization; a key of
+//! another organization is 404.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
-use plugboard_store::UserId;
+use plugboard_store::Role;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
+use crate::ApiError;
 use crate::odata::QueryOptions;
-use crate::{ApiError, Caller, IdentityState};
+use crate::request::{ApiResult, Body, Ctx, changed, created, done, found, no_content, ok, uuid};
 
-type ApiResult = Result<Response, ApiError>;
-
-fn collection(set: &str, raw: Option<&str>, items: Vec<Value>) -> ApiResult {
-    let pairs: Vec<(String, String)> =
-        url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let opts = QueryOptions::parse(&pairs).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+fn collection(ctx: &Ctx, set: &str, items: Vec<Value>) -> ApiResult {
+    let opts = QueryOptions::parse(ctx.query()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let (value, count) = opts.apply(items);
     let mut body = json!({ "@odata.context": format!("/odata/$metadata#{set}"), "value": value });
     if let Some(n) = count {
         body["@odata.count"] = json!(n);
     }
-    Ok(Json(body).into_response())
+    ok(body)
 }
 
-pub(crate) async fn list_users(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
+pub(crate) async fn list_users(ctx: Ctx) -> ApiResult {
+    let (store, org) = (&ctx.store, ctx.org);
     let mut items = Vec::new();
-    for u in s.store.list_users(c.org).await? {
-        let culture = s.store.user_culture(c.org, u.id).await?;
+    for u in store.list_users(org).await? {
+        let culture = store.user_culture(org, u.id).await?;
         items.push(json!({
             "Id": u.id.to_string(), "UserName": u.user_name, "Name": u.display_name,
             "EmailAddress": u.email, "Type": "User", "CultureName": culture,
         }));
     }
-    for r in s.store.list_robot_accounts(c.org, None).await? {
+    for r in store.list_robot_accounts(org, None).await? {
         items.push(json!({
             "Id": r.id.to_string(), "UserName": r.name, "Name": r.display_name,
             "EmailAddress": null, "Type": "Robot", "CultureName": null,
         }));
     }
-    for g in s.store.list_groups(c.org).await? {
+    for g in store.list_groups(org).await? {
         items.push(json!({
             "Id": g.id.to_string(), "UserName": g.name, "Name": g.name,
             "EmailAddress": null, "Type": "DirectoryGroup", "CultureName": null,
         }));
     }
-    collection("Users", q.as_deref(), items)
+    collection(&ctx, "Users", items)
 }
 
-pub(crate) async fn list_roles(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    RawQuery(q): RawQuery,
-) -> ApiResult {
-    let items = s
+pub(crate) async fn list_roles(ctx: Ctx) -> ApiResult {
+    let items = ctx
         .store
-        .list_roles(c.org)
+        .list_roles(ctx.org)
         .await?
-        .into_iter()
-        .map(|r| json!({ "Id": r.id.to_string(), "Name": r.name, "DisplayName": r.name, "Permissions": r.permissions }))
+        .iter()
+        .map(role_json)
         .collect();
-    collection("Roles", q.as_deref(), items)
-}
-
-pub(crate) async fn delete_user(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(seg): Path<String>,
-) -> ApiResult {
-    if !s.store.delete_user(c.org, UserId(key(&seg)?)).await? {
-        return Err(ApiError::NotFound("user"));
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    collection(&ctx, "Roles", items)
 }
 
 #[derive(Deserialize)]
@@ -93,30 +68,22 @@ pub(crate) struct CultureBody {
     culture: String,
 }
 
-pub(crate) async fn change_culture(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(seg): Path<String>,
-    Json(b): Json<CultureBody>,
-) -> ApiResult {
-    let id = UserId(key(&seg)?);
-    s.store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
-    let ok = !b.culture.is_empty()
+pub(crate) async fn change_culture(ctx: Ctx, Body(b): Body<CultureBody>) -> ApiResult {
+    let id = ctx.user_id()?;
+    ctx.user(id).await?;
+    let ok_name = !b.culture.is_empty()
         && b.culture.len() <= 16
         && b.culture
             .chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '-');
-    if !ok {
+    if !ok_name {
         return Err(ApiError::BadRequest(format!(
             "`{}` is not a culture name (ja, fr-FR...)",
             b.culture
         )));
     }
-    s.store.set_user_culture(c.org, id, &b.culture).await?;
-    Ok(StatusCode::OK.into_response())
+    ctx.store.set_user_culture(ctx.org, id, &b.culture).await?;
+    done()
 }
 
 #[derive(Deserialize)]
@@ -134,18 +101,8 @@ pub(crate) struct RobotProvision {
 
 /// `PUT /odata/Users({key})` with `RobotProvision`: gives the user a robot
 /// account named after `RobotProvision.UserName` (kept if it exists).
-pub(crate) async fn provision_robot(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(seg): Path<String>,
-    Json(b): Json<ProvisionBody>,
-) -> ApiResult {
-    let id = UserId(key(&seg)?);
-    let user = s
-        .store
-        .get_user(c.org, id)
-        .await?
-        .ok_or(ApiError::NotFound("user"))?;
+pub(crate) async fn provision_robot(ctx: Ctx, Body(b): Body<ProvisionBody>) -> ApiResult {
+    let user = ctx.user(ctx.user_id()?).await?;
     const TYPES: &[&str] = &[
         "Development",
         "Unattended",
@@ -161,59 +118,108 @@ pub(crate) async fn provision_robot(
         )));
     }
     let name = b.robot_provision.user_name;
-    let exists = s
+    let exists = ctx
         .store
-        .list_robot_accounts(c.org, None)
+        .list_robot_accounts(ctx.org, None)
         .await?
         .into_iter()
         .any(|r| r.name == name);
     if !exists {
-        s.store
-            .create_robot_account(c.org, &name, &user.display_name)
+        ctx.store
+            .create_robot_account(ctx.org, &name, &user.display_name)
             .await?;
     }
-    Ok(StatusCode::OK.into_response())
+    done()
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AssignRolesBody {
-    role_ids: Vec<String>,
+    role_ids: Vec<Value>,
 }
 
 /// Replaces the principal's role set (seed 004's before/after table).
-pub(crate) async fn assign_roles(
-    State(s): State<IdentityState>,
-    Extension(c): Extension<Caller>,
-    Path(seg): Path<String>,
-    Json(b): Json<AssignRolesBody>,
-) -> ApiResult {
-    let id = key(&seg)?;
-    let known = s.store.get_user(c.org, UserId(id)).await?.is_some()
-        || s.store.get_group(c.org, id).await?.is_some()
-        || !s
-            .store
-            .list_robot_accounts(c.org, Some(id))
-            .await?
-            .is_empty();
+pub(crate) async fn assign_roles(ctx: Ctx, Body(b): Body<AssignRolesBody>) -> ApiResult {
+    let id = ctx.id("user")?;
+    let (store, org) = (&ctx.store, ctx.org);
+    let known = store.get_user(org, id.into()).await?.is_some()
+        || store.get_group(org, id).await?.is_some()
+        || !store.list_robot_accounts(org, Some(id)).await?.is_empty();
     if !known {
         return Err(ApiError::NotFound("user"));
     }
     let roles = b
         .role_ids
         .iter()
-        .map(|r| Uuid::parse_str(r).map_err(|_| ApiError::NotFound("role")))
+        .map(|r| match r {
+            Value::String(r) => uuid(r, "role"),
+            other => Err(ApiError::BadRequest(format!(
+                "`roleIds` holds role ids as strings (the `Id` of `/odata/Roles`), not {other}"
+            ))),
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    s.store.assign_roles(c.org, id, &roles).await?;
-    Ok(StatusCode::OK.into_response())
+    store.assign_roles(org, id, &roles).await?;
+    done()
 }
 
-/// `Users(<uuid>)` or `Users('<uuid>')` → the id; anything else is 404.
-fn key(segment: &str) -> Result<Uuid, ApiError> {
-    segment
-        .strip_prefix("Users(")
-        .and_then(|s| s.strip_suffix(')'))
-        .map(|s| s.trim_matches('\''))
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or(ApiError::NotFound("user"))
+/// `POST /odata/Roles` and `PUT /odata/Roles({roleId})` body: the fields
+/// `GET /odata/Roles` shows.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct RoleBody {
+    name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+impl RoleBody {
+    /// The name and permissions, checked: permissions are stored
+    /// space-separated, so a name is letters, digits, `.`, `_` and `-`.
+    fn checked(&self) -> Result<(&str, &[String]), ApiError> {
+        crate::api::check_name("Name", &self.name)?;
+        let bad = self.permissions.iter().find(|p| {
+            p.is_empty()
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        });
+        if let Some(bad) = bad {
+            return Err(ApiError::BadRequest(format!(
+                "permission `{bad}` is not a permission name (letters, digits, `.`, `_`, `-`: `Users.View`)"
+            )));
+        }
+        Ok((self.name.trim(), &self.permissions))
+    }
+}
+
+pub(crate) async fn create_role(ctx: Ctx, Body(b): Body<RoleBody>) -> ApiResult {
+    let (name, permissions) = b.checked()?;
+    let role = ctx.store.create_role(ctx.org, name, permissions).await?;
+    created(role_json(&role))
+}
+
+pub(crate) async fn update_role(ctx: Ctx, Body(b): Body<RoleBody>) -> ApiResult {
+    let id = ctx.id("role")?;
+    let (name, permissions) = b.checked()?;
+    changed(
+        ctx.store
+            .update_role(ctx.org, id, name, permissions)
+            .await?,
+        "role",
+    )?;
+    let roles = ctx.store.list_roles(ctx.org).await?;
+    ok(role_json(found(roles.iter().find(|r| r.id == id), "role")?))
+}
+
+/// Deletes the role and every assignment of it.
+pub(crate) async fn delete_role(ctx: Ctx) -> ApiResult {
+    changed(
+        ctx.store.delete_role(ctx.org, ctx.id("role")?).await?,
+        "role",
+    )?;
+    no_content()
+}
+
+fn role_json(r: &Role) -> Value {
+    json!({ "Id": r.id.to_string(), "Name": r.name, "DisplayName": r.name, "Permissions": r.permissions })
 }

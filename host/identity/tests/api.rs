@@ -3,31 +3,12 @@
 
 use std::time::Duration;
 
-use plugboard_identity::{IdentityState, ROUTES, register_external_app, required_scope};
+use plugboard_identity::{
+    IdentityState, ROUTES, all_scopes, register_external_app, required_scope,
+};
 use plugboard_store::{OrganizationId, Store, UserId};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-const ALL_SCOPES: &[&str] = &[
-    "PM.Audit.Read",
-    "PM.Audit.Write",
-    "PM.Group.Read",
-    "PM.Group.Write",
-    "PM.MessageTemplate.Read",
-    "PM.MessageTemplate.Write",
-    "PM.RobotAccount.Read",
-    "PM.RobotAccount.Write",
-    "PM.Setting.Read",
-    "PM.Setting.Write",
-    "PM.User.Read",
-    "PM.User.Write",
-    "PM.UserLoginAttempt.Read",
-    "PM.UserLoginAttempt.Write",
-    "OR.Users.Read",
-    "OR.Users.Write",
-    "OR.Roles.Read",
-    "OR.Roles.Write",
-];
 
 struct Org {
     id: OrganizationId,
@@ -66,7 +47,9 @@ async fn host() -> Host {
 impl Host {
     async fn org(&self, name: &str) -> Org {
         let id = self.store.create_organization(name).await.unwrap().id;
-        let (client_id, secret) = register_external_app(&self.store, id, "automation", ALL_SCOPES)
+        let scopes = all_scopes();
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let (client_id, secret) = register_external_app(&self.store, id, "automation", &scopes)
             .await
             .unwrap();
         Org {
@@ -130,6 +113,39 @@ impl Host {
     }
 }
 
+/// A host, organization "a" and an access token with every scope.
+async fn signed_in() -> (Host, Org, String) {
+    let h = host().await;
+    let a = h.org("a").await;
+    let t = h.token(&a, None).await;
+    (h, a, t)
+}
+
+impl Host {
+    /// A user of `org` named `name` (display name the same), made in the store.
+    async fn user(&self, org: &Org, name: &str) -> plugboard_store::User {
+        self.store
+            .create_user(org.id, name, name, None)
+            .await
+            .unwrap()
+    }
+
+    /// [`Host::call`] with a JSON body.
+    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(token, Method::POST, path, Some(body)).await
+    }
+
+    /// [`Host::call`] with a JSON body.
+    async fn put(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(token, Method::PUT, path, Some(body)).await
+    }
+
+    /// Only the status of [`Host::call`].
+    async fn status(&self, token: &str, method: Method, path: &str) -> StatusCode {
+        self.call(token, method, path, None).await.0
+    }
+}
+
 #[tokio::test]
 async fn token_endpoint_checks_the_secret_and_the_requested_scopes() {
     let h = host().await;
@@ -154,10 +170,7 @@ async fn missing_scope_is_403_naming_it_and_unknown_or_expired_tokens_are_401() 
     let a = h.org("a").await;
     let read = h.token(&a, Some("PM.Group.Read")).await;
     let path = format!("/identity/api/Group/{}", a.id);
-    assert_eq!(
-        h.call(&read, Method::GET, &path, None).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(h.status(&read, Method::GET, &path).await, StatusCode::OK);
     let body = json!({ "partitionGlobalId": a.id.to_string(), "name": "ops" });
     let (s, v) = h
         .call(&read, Method::POST, "/identity/api/Group", Some(body))
@@ -166,7 +179,7 @@ async fn missing_scope_is_403_naming_it_and_unknown_or_expired_tokens_are_401() 
     assert_eq!(v["scope"], "PM.Group.Write");
     assert!(v["message"].as_str().unwrap().contains("PM.Group.Write"));
     assert_eq!(
-        h.call("not-a-token", Method::GET, &path, None).await.0,
+        h.status("not-a-token", Method::GET, &path).await,
         StatusCode::UNAUTHORIZED
     );
     let r = h
@@ -182,7 +195,7 @@ async fn missing_scope_is_403_naming_it_and_unknown_or_expired_tokens_are_401() 
     let t = expired.token(&b, None).await;
     let path = format!("/identity/api/Group/{}", b.id);
     assert_eq!(
-        expired.call(&t, Method::GET, &path, None).await.0,
+        expired.status(&t, Method::GET, &path).await,
         StatusCode::UNAUTHORIZED
     );
 }
@@ -193,7 +206,7 @@ async fn missing_scope_is_403_naming_it_and_unknown_or_expired_tokens_are_401() 
 async fn scope_matrix_each_scope_allows_exactly_its_routes() {
     let h = host().await;
     let a = h.org("a").await;
-    for scope in ALL_SCOPES {
+    for scope in &all_scopes() {
         let t = h.token(&a, Some(scope)).await;
         for route in ROUTES {
             let path = route
@@ -229,15 +242,9 @@ fn fill_unknown(path: &str) -> String {
 
 #[tokio::test]
 async fn groups_robots_settings_and_templates_follow_the_seed() {
-    let h = host().await;
-    let a = h.org("a").await;
-    let t = h.token(&a, None).await;
+    let (h, a, t) = signed_in().await;
     let p = a.id.to_string();
-    let user = h
-        .store
-        .create_user(a.id, "alice", "Alice", None)
-        .await
-        .unwrap();
+    let user = h.user(&a, "alice").await;
 
     let (s, g) = h
         .call(
@@ -257,11 +264,10 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
         .await;
     assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 1));
     let (s, g) = h
-        .call(
+        .put(
             &t,
-            Method::PUT,
             &format!("/identity/api/Group/{gid}"),
-            Some(json!({ "partitionGlobalId": p, "name": "Operations", "members": [] })),
+            json!({ "partitionGlobalId": p, "name": "Operations", "members": [] }),
         )
         .await;
     assert_eq!(
@@ -269,54 +275,33 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
         (StatusCode::OK, json!("Operations"), json!([]))
     );
     assert_eq!(
-        h.call(
-            &t,
-            Method::GET,
-            &format!("/identity/api/Group/{p}/{gid}"),
-            None
-        )
-        .await
-        .0,
+        h.status(&t, Method::GET, &format!("/identity/api/Group/{p}/{gid}"))
+            .await,
         StatusCode::OK
     );
     assert_eq!(
-        h.call(
+        h.status(
             &t,
             Method::DELETE,
-            &format!("/identity/api/Group/{p}/{gid}"),
-            None
+            &format!("/identity/api/Group/{p}/{gid}")
         )
-        .await
-        .0,
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        h.call(
-            &t,
-            Method::GET,
-            &format!("/identity/api/Group/{p}/{gid}"),
-            None
-        )
-        .await
-        .0,
+        h.status(&t, Method::GET, &format!("/identity/api/Group/{p}/{gid}"))
+            .await,
         StatusCode::NOT_FOUND
     );
-    h.call(
+    h.post(
         &t,
-        Method::POST,
         "/identity/api/Group",
-        Some(json!({ "partitionGlobalId": p, "name": "x" })),
+        json!({ "partitionGlobalId": p, "name": "x" }),
     )
     .await;
     assert_eq!(
-        h.call(
-            &t,
-            Method::DELETE,
-            &format!("/identity/api/Group/{p}"),
-            None
-        )
-        .await
-        .0,
+        h.status(&t, Method::DELETE, &format!("/identity/api/Group/{p}"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
@@ -327,21 +312,19 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
     );
 
     let (s, r) = h
-        .call(
+        .post(
             &t,
-            Method::POST,
             "/identity/api/RobotAccount",
-            Some(json!({ "partitionGlobalId": p, "name": "bot1", "displayName": "Bot 1" })),
+            json!({ "partitionGlobalId": p, "name": "bot1", "displayName": "Bot 1" }),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let rid = r["id"].as_str().unwrap().to_owned();
     let (s, r) = h
-        .call(
+        .put(
             &t,
-            Method::PUT,
             &format!("/identity/api/RobotAccount/{rid}"),
-            Some(json!({ "partitionGlobalId": p, "displayName": "Bot One" })),
+            json!({ "partitionGlobalId": p, "displayName": "Bot One" }),
         )
         .await;
     assert_eq!(
@@ -349,14 +332,12 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
         (StatusCode::OK, json!("Bot One"))
     );
     assert_eq!(
-        h.call(
+        h.status(
             &t,
             Method::GET,
-            &format!("/identity/api/RobotAccount/{p}/{rid}"),
-            None
+            &format!("/identity/api/RobotAccount/{p}/{rid}")
         )
-        .await
-        .0,
+        .await,
         StatusCode::OK
     );
     assert_eq!(
@@ -374,36 +355,31 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
         1
     );
     assert_eq!(
-        h.call(
+        h.status(
             &t,
             Method::DELETE,
-            &format!("/identity/api/RobotAccount/{p}/{rid}"),
-            None
+            &format!("/identity/api/RobotAccount/{p}/{rid}")
         )
-        .await
-        .0,
+        .await,
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        h.call(
+        h.status(
             &t,
             Method::DELETE,
-            &format!("/identity/api/RobotAccount/{p}"),
-            None
+            &format!("/identity/api/RobotAccount/{p}")
         )
-        .await
-        .0,
+        .await,
         StatusCode::NO_CONTENT
     );
 
     let (s, v) = h
-        .call(
+        .put(
             &t,
-            Method::PUT,
             "/identity/api/Setting",
-            Some(json!({ "partitionGlobalId": p, "settings": [
+            json!({ "partitionGlobalId": p, "settings": [
             { "key": "Governance.SharedConnections.CreatorRole", "value": "Administrators" },
-            { "key": "Governance.AllowedConnectors", "value": "zoom,pat" } ] })),
+            { "key": "Governance.AllowedConnectors", "value": "zoom,pat" } ] }),
         )
         .await;
     assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::OK, 2));
@@ -437,11 +413,10 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
         .await;
     assert_eq!(v[0]["id"], tpl.id.to_string());
     let (s, v) = h
-        .call(
+        .put(
             &t,
-            Method::PUT,
             &format!("/identity/api/MessageTemplate/{}", tpl.id),
-            Some(json!({ "value": "Bonjour {{name}}" })),
+            json!({ "value": "Bonjour {{name}}" }),
         )
         .await;
     assert_eq!(
@@ -499,9 +474,7 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
 
 #[tokio::test]
 async fn users_create_overwrites_bulk_create_password_and_login_attempts() {
-    let h = host().await;
-    let a = h.org("a").await;
-    let t = h.token(&a, None).await;
+    let (h, a, t) = signed_in().await;
     let p = a.id.to_string();
     let body = json!({ "partitionGlobalId": p, "userName": "john.smith", "name": "John", "surname": "Smith", "email": "john@example.com", "password": "Secret#123" });
     let (s, first) = h
@@ -518,35 +491,32 @@ async fn users_create_overwrites_bulk_create_password_and_login_attempts() {
     assert_ne!(first["id"], second["id"]);
     let old = first["id"].as_str().unwrap();
     assert_eq!(
-        h.call(&t, Method::GET, &format!("/identity/api/User/{old}"), None)
-            .await
-            .0,
+        h.status(&t, Method::GET, &format!("/identity/api/User/{old}"))
+            .await,
         StatusCode::NOT_FOUND
     );
     let id = second["id"].as_str().unwrap().to_owned();
 
     let (s, v) = h
-        .call(&t, Method::POST, "/identity/api/User/BulkCreate", Some(json!({ "users": [
-            { "partitionGlobalId": p, "userName": "u1" }, { "partitionGlobalId": p, "userName": "u2" } ] })))
+        .post(&t, "/identity/api/User/BulkCreate", json!({ "users": [
+            { "partitionGlobalId": p, "userName": "u1" }, { "partitionGlobalId": p, "userName": "u2" } ] }))
         .await;
     assert_eq!((s, v.as_array().unwrap().len()), (StatusCode::CREATED, 2));
 
     let pw = format!("/identity/api/User/{id}/changepassword");
     let (s, _) = h
-        .call(
+        .post(
             &t,
-            Method::POST,
             &pw,
-            Some(json!({ "oldPassword": "nope", "newPassword": "Another#123" })),
+            json!({ "oldPassword": "nope", "newPassword": "Another#123" }),
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = h
-        .call(
+        .post(
             &t,
-            Method::POST,
             &pw,
-            Some(json!({ "oldPassword": "Secret#123", "newPassword": "Another#123" })),
+            json!({ "oldPassword": "Secret#123", "newPassword": "Another#123" }),
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -567,11 +537,10 @@ async fn users_create_overwrites_bulk_create_password_and_login_attempts() {
     assert_eq!(results, ["Success", "Failure"]);
 
     let (s, v) = h
-        .call(
+        .put(
             &t,
-            Method::PUT,
             &format!("/identity/api/User/{id}"),
-            Some(json!({ "name": "Johnny", "surname": "Smith" })),
+            json!({ "name": "Johnny", "surname": "Smith" }),
         )
         .await;
     assert_eq!(
@@ -605,14 +574,8 @@ async fn users_create_overwrites_bulk_create_password_and_login_attempts() {
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(
-        h.call(
-            &t,
-            Method::DELETE,
-            &format!("/identity/api/User/{id}"),
-            None
-        )
-        .await
-        .0,
+        h.status(&t, Method::DELETE, &format!("/identity/api/User/{id}"))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert!(h.store.list_users(a.id).await.unwrap().is_empty());
@@ -621,7 +584,7 @@ async fn users_create_overwrites_bulk_create_password_and_login_attempts() {
 /// Organization B's identity rows, as text, to compare before and after.
 async fn dump(store: &Store, org: OrganizationId, user: UserId) -> String {
     format!(
-        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
         store.list_users(org).await.unwrap(),
         store.user_password_hash(org, user).await.unwrap(),
         store.user_culture(org, user).await.unwrap(),
@@ -632,6 +595,11 @@ async fn dump(store: &Store, org: OrganizationId, user: UserId) -> String {
         store.find_message_templates(org, None, None).await.unwrap(),
         store.list_login_attempts(org, user).await.unwrap(),
         store.list_audit(org, &Default::default()).await.unwrap(),
+        store.list_external_apps(org).await.unwrap(),
+        store
+            .find_external_app(&store.list_external_apps(org).await.unwrap()[0].client_id)
+            .await
+            .unwrap(),
     )
 }
 
@@ -670,6 +638,8 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         .await
         .unwrap();
     s.assign_roles(b.id, user.id.0, &[role.id]).await.unwrap();
+    let app = s.list_external_apps(b.id).await.unwrap()[0].id;
+    let b_token = h.token(&b, None).await;
 
     let bo = b.id.to_string();
     let value = |name: &str| -> String {
@@ -679,6 +649,8 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
             "robotAccountId" => robot.id.to_string(),
             "templateId" => tpl.id.to_string(),
             "userId" | "key" => user.id.to_string(),
+            "roleId" => role.id.to_string(),
+            "appId" => app.to_string(),
             other => {
                 panic!("isolation test: give path parameter `{other}` a value of organization B")
             }
@@ -696,10 +668,12 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         "roleIds": [role.id.to_string()],
         "RobotProvision": { "UserName": "b\\bob", "RobotId": 53, "RobotType": "Development", "ExecutionSettings": {} },
         "oldPassword": "Secret#123", "newPassword": "Another#123",
+        "scopes": ["PM.User.Read"],
+        "Name": "renamed", "Permissions": ["Users.Edit"],
     });
     let token = h.token(&a, None).await;
     let before = dump(s, b.id, user.id).await;
-    assert!(ROUTES.len() >= 33);
+    assert!(ROUTES.len() >= 44);
     for route in ROUTES {
         let mut path = String::new();
         let mut rest = route.path;
@@ -714,8 +688,9 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         let (status, v) = h
             .call(&token, route.method.clone(), &path, Some(body.clone()))
             .await;
-        if route.method == Method::GET && !route.path.contains('{') && status == StatusCode::OK {
-            // A collection named by the token alone (`/odata/Users`): A's rows only.
+        if !route.path.contains('{') && status.is_success() {
+            // A route named by the token alone (`GET /odata/Users`, `POST
+            // /odata/Roles`) acts on A: it may succeed, showing A's rows only.
             let text = v.to_string();
             for id in [
                 &bo,
@@ -748,13 +723,14 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
             route.path
         );
     }
+    // Nothing A did revoked B's access token.
+    let path = format!("/identity/api/Group/{bo}");
+    assert_eq!(h.status(&b_token, Method::GET, &path).await, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn odata_users_and_roles_follow_seed_004() {
-    let h = host().await;
-    let a = h.org("a").await;
-    let t = h.token(&a, None).await;
+    let (h, a, t) = signed_in().await;
     let s = &h.store;
     let alice = s.create_user(a.id, "alice", "Alice", None).await.unwrap();
     let bob = s.create_user(a.id, "bob", "Bob", None).await.unwrap();
@@ -798,11 +774,10 @@ async fn odata_users_and_roles_follow_seed_004() {
 
     let key = format!("/odata/Users({})", alice.id);
     let (st, _) = h
-        .call(
+        .post(
             &t,
-            Method::POST,
             &format!("{key}/UiPath.Server.Configuration.OData.ChangeUserCulture"),
-            Some(json!({ "culture": "ja" })),
+            json!({ "culture": "ja" }),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -828,11 +803,10 @@ async fn odata_users_and_roles_follow_seed_004() {
     let assign = format!("{key}/UiPath.Server.Configuration.OData.AssignRoles");
     s.assign_roles(a.id, alice.id.0, &[r1, r2]).await.unwrap();
     let (st, _) = h
-        .call(
+        .post(
             &t,
-            Method::POST,
             &assign,
-            Some(json!({ "roleIds": [r1.to_string(), r3.to_string()] })),
+            json!({ "roleIds": [r1.to_string(), r3.to_string()] }),
         )
         .await;
     assert_eq!(st, StatusCode::OK);
@@ -841,14 +815,8 @@ async fn odata_users_and_roles_follow_seed_004() {
     assert_eq!(s.roles_of(a.id, alice.id.0).await.unwrap(), want);
 
     assert_eq!(
-        h.call(
-            &t,
-            Method::DELETE,
-            &format!("/odata/Users({})", bob.id),
-            None
-        )
-        .await
-        .0,
+        h.status(&t, Method::DELETE, &format!("/odata/Users({})", bob.id))
+            .await,
         StatusCode::NO_CONTENT
     );
     assert!(s.get_user(a.id, bob.id).await.unwrap().is_none());
@@ -858,14 +826,8 @@ async fn odata_users_and_roles_follow_seed_004() {
 /// the right password is refused (429) and recorded as a failure.
 #[tokio::test]
 async fn repeated_bad_passwords_are_recorded_and_throttled() {
-    let h = host().await;
-    let a = h.org("a").await;
-    let t = h.token(&a, None).await;
-    let u = h
-        .store
-        .create_user(a.id, "carol", "Carol", None)
-        .await
-        .unwrap();
+    let (h, a, t) = signed_in().await;
+    let u = h.user(&a, "carol").await;
     h.store
         .set_user_password_hash(a.id, u.id, &plugboard_identity::hash_secret("Secret#123"))
         .await
@@ -886,4 +848,504 @@ async fn repeated_bad_passwords_are_recorded_and_throttled() {
     let attempts = h.store.list_login_attempts(a.id, u.id).await.unwrap();
     assert_eq!(attempts.len(), 6);
     assert!(attempts.iter().all(|a| !a.succeeded));
+}
+
+impl Host {
+    /// Client-credentials token for a registered client id and secret.
+    async fn token_for(&self, client_id: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/identity/connect/token", self.base))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn unknown_client_and_wrong_secret_get_the_same_answer() {
+    let h = host().await;
+    let a = h.org("a").await;
+    let wrong = h.token_for(&a.client_id, "wrong-secret").await;
+    let unknown = h.token_for("no-such-client", "wrong-secret").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status(), wrong.status());
+    assert_eq!(unknown.text().await.unwrap(), wrong.text().await.unwrap());
+}
+
+/// Register, list, use, rotate, narrow and delete an external application
+/// over HTTP; the secret appears in the register and rotate answers only,
+/// and only its argon2 hash is stored.
+#[tokio::test]
+async fn external_applications_are_registered_rotated_and_deleted_over_http() {
+    let (h, a, t) = signed_in().await;
+    let p = a.id.to_string();
+    let body = json!({ "partitionGlobalId": p, "name": "reporting", "scopes": ["PM.User.Read", "PM.Group.Read"] });
+    let (s, app) = h
+        .call(
+            &t,
+            Method::POST,
+            "/identity/api/ExternalApplication",
+            Some(body),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{app}");
+    let (id, client_id) = (
+        app["id"].as_str().unwrap().to_owned(),
+        app["clientId"].as_str().unwrap().to_owned(),
+    );
+    let secret = app["clientSecret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 40);
+    let stored = h
+        .store
+        .find_external_app(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(stored.secret_hash.starts_with("$argon2"));
+    assert!(!stored.secret_hash.contains(&secret));
+
+    let (s, list) = h
+        .call(
+            &t,
+            Method::GET,
+            &format!("/identity/api/ExternalApplication/{p}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let text = list.to_string();
+    assert!(!text.contains(&secret) && !text.contains("clientSecret") && !text.contains("argon2"));
+    let (s, one) = h
+        .call(
+            &t,
+            Method::GET,
+            &format!("/identity/api/ExternalApplication/{p}/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, one["name"].clone(), one["scopes"].clone()),
+        (
+            StatusCode::OK,
+            json!("reporting"),
+            json!(["PM.User.Read", "PM.Group.Read"])
+        )
+    );
+
+    // The new application works, with its own scopes only.
+    let r = h.token_for(&client_id, &secret).await;
+    let v: Value = r.json().await.unwrap();
+    let app_token = v["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(v["scope"], "PM.User.Read PM.Group.Read");
+    let groups = format!("/identity/api/Group/{p}");
+    assert_eq!(
+        h.status(&app_token, Method::GET, &groups).await,
+        StatusCode::OK
+    );
+
+    // Rotation: a new secret, the old one and its tokens stop working.
+    let (s, rotated) = h
+        .call(
+            &t,
+            Method::POST,
+            &format!("/identity/api/ExternalApplication/{id}/rotateSecret"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let new_secret = rotated["clientSecret"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, secret);
+    assert_eq!(
+        h.token_for(&client_id, &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.status(&app_token, Method::GET, &groups).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = h.token_for(&client_id, &new_secret).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let app_token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Narrowing the scopes revokes the tokens that carry the old ones.
+    let (s, updated) = h
+        .put(
+            &t,
+            &format!("/identity/api/ExternalApplication/{id}"),
+            json!({ "partitionGlobalId": p, "name": "reporting-2", "scopes": ["PM.User.Read"] }),
+        )
+        .await;
+    assert_eq!(
+        (s, updated["name"].clone(), updated["scopes"].clone()),
+        (
+            StatusCode::OK,
+            json!("reporting-2"),
+            json!(["PM.User.Read"])
+        )
+    );
+    assert_eq!(
+        h.status(&app_token, Method::GET, &groups).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = h.token_for(&client_id, &new_secret).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["scope"], "PM.User.Read");
+
+    let s = h
+        .status(
+            &t,
+            Method::DELETE,
+            &format!("/identity/api/ExternalApplication/{p}/{id}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let r = h.token_for(&client_id, &new_secret).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        h.store
+            .find_external_app(&client_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let s = h
+        .status(
+            &t,
+            Method::DELETE,
+            &format!("/identity/api/ExternalApplication/{p}/{id}"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// An application cannot register one with a scope it lacks (403 naming
+/// it) or with a scope that does not exist (400 listing the real ones);
+/// neither creates anything.
+#[tokio::test]
+async fn an_application_cannot_grant_scopes_it_lacks_or_that_do_not_exist() {
+    let h = host().await;
+    let a = h.org("a").await;
+    let t = h
+        .token(&a, Some("PM.ExternalApplication.Write PM.User.Read"))
+        .await;
+    let p = a.id.to_string();
+    let before = h.store.list_external_apps(a.id).await.unwrap();
+
+    let (s, v) = h
+        .post(&t, "/identity/api/ExternalApplication", json!({ "partitionGlobalId": p, "name": "x", "scopes": ["PM.User.Read", "PM.User.Write"] }))
+        .await;
+    assert_eq!(
+        (s, v["scope"].clone()),
+        (StatusCode::FORBIDDEN, json!("PM.User.Write"))
+    );
+    let (s, v) = h
+        .post(
+            &t,
+            "/identity/api/ExternalApplication",
+            json!({ "partitionGlobalId": p, "name": "x", "scopes": ["PM.Everything.Read"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("`PM.Everything.Read` does not exist") && msg.contains("PM.User.Read"),
+        "{msg}"
+    );
+    let (s, v) = h
+        .post(
+            &t,
+            "/identity/api/ExternalApplication",
+            json!({ "partitionGlobalId": p, "scopes": [] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("`name`"), "{v}");
+    assert_eq!(h.store.list_external_apps(a.id).await.unwrap(), before);
+
+    // Within its own scopes it may.
+    let (s, _) = h
+        .post(
+            &t,
+            "/identity/api/ExternalApplication",
+            json!({ "partitionGlobalId": p, "name": "x", "scopes": ["PM.User.Read"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn roles_are_created_updated_and_deleted_over_odata() {
+    let (h, a, t) = signed_in().await;
+    let alice = h.user(&a, "alice").await;
+
+    let (s, role) = h
+        .post(
+            &t,
+            "/odata/Roles",
+            json!({ "Name": "Auditor", "Permissions": ["Audit.View", "Users.View"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{role}");
+    let id = role["Id"].as_str().unwrap().to_owned();
+    let (_, v) = h
+        .call(
+            &t,
+            Method::GET,
+            "/odata/Roles?$filter=Name eq 'Auditor'",
+            None,
+        )
+        .await;
+    assert_eq!(
+        v["value"][0]["Permissions"],
+        json!(["Audit.View", "Users.View"])
+    );
+
+    // A permission the store could not keep apart is refused; nothing changes.
+    let before = h.store.list_roles(a.id).await.unwrap();
+    let (s, v) = h
+        .put(
+            &t,
+            &format!("/odata/Roles({id})"),
+            json!({ "Name": "Auditor", "Permissions": ["Audit View"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        v["message"].as_str().unwrap().contains("`Audit View`"),
+        "{v}"
+    );
+    let (s, v) = h
+        .post(&t, "/odata/Roles", json!({ "Name": "Auditor" }))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(h.store.list_roles(a.id).await.unwrap(), before);
+
+    let (s, v) = h
+        .put(
+            &t,
+            &format!("/odata/Roles('{id}')"),
+            json!({ "Name": "Auditors", "Permissions": ["Audit.View"] }),
+        )
+        .await;
+    assert_eq!(
+        (s, v["Name"].clone(), v["Permissions"].clone()),
+        (StatusCode::OK, json!("Auditors"), json!(["Audit.View"]))
+    );
+
+    let rid: uuid::Uuid = id.parse().unwrap();
+    h.store
+        .assign_roles(a.id, alice.id.0, &[rid])
+        .await
+        .unwrap();
+    let s = h
+        .status(&t, Method::DELETE, &format!("/odata/Roles({id})"))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(h.store.list_roles(a.id).await.unwrap().is_empty());
+    assert!(h.store.roles_of(a.id, alice.id.0).await.unwrap().is_empty());
+    let s = h
+        .status(&t, Method::DELETE, &format!("/odata/Roles({id})"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// Seed 004's `AssignRoles` body uses integer ids; ours are the UUID
+/// strings `/odata/Roles` shows, and an integer is a 400 that says so.
+#[tokio::test]
+async fn assign_roles_with_the_seeds_integer_ids_says_ids_are_strings() {
+    let (h, a, t) = signed_in().await;
+    let alice = h.user(&a, "alice").await;
+    let r1 = h.store.create_role(a.id, "r1", &[]).await.unwrap().id;
+    h.store.assign_roles(a.id, alice.id.0, &[r1]).await.unwrap();
+    let (s, v) = h
+        .post(
+            &t,
+            &format!(
+                "/odata/Users({})/UiPath.Server.Configuration.OData.AssignRoles",
+                alice.id
+            ),
+            json!({ "roleIds": [1, 3] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("as strings"), "{v}");
+    assert_eq!(h.store.roles_of(a.id, alice.id.0).await.unwrap(), [r1]);
+}
+
+#[tokio::test]
+async fn message_templates_are_created_and_deleted() {
+    let (h, a, t) = signed_in().await;
+    let p = a.id.to_string();
+    let (s, tpl) = h
+        .post(
+            &t,
+            "/identity/api/MessageTemplate",
+            json!({ "partitionGlobalId": p, "name": "Welcome", "value": "Hello {{name}}" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{tpl}");
+    let id = tpl["id"].as_str().unwrap().to_owned();
+    let (_, found) = h
+        .call(
+            &t,
+            Method::GET,
+            "/identity/api/MessageTemplate?name=Welcome",
+            None,
+        )
+        .await;
+    assert_eq!(
+        found,
+        json!([{ "id": id, "name": "Welcome", "value": "Hello {{name}}" }])
+    );
+
+    // A second template of that name, or one without a name: refused, nothing added.
+    let (s, _) = h
+        .post(
+            &t,
+            "/identity/api/MessageTemplate",
+            json!({ "name": "Welcome", "value": "again" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, v) = h
+        .post(
+            &t,
+            "/identity/api/MessageTemplate",
+            json!({ "name": " ", "value": "x" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("`name`"));
+    assert_eq!(
+        h.store
+            .find_message_templates(a.id, None, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let path = format!("/identity/api/MessageTemplate/{id}");
+    assert_eq!(
+        h.status(&t, Method::DELETE, &path).await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        h.status(&t, Method::GET, &path).await,
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// Every malformed or unsupported OData query is a 400 whose message names
+/// the option and the position of the problem.
+#[tokio::test]
+async fn bad_odata_queries_are_400_with_the_position() {
+    let (h, _, t) = signed_in().await;
+    let cases = [
+        (
+            "/odata/Users?$filter=UserName eq 'open",
+            "$filter at position 12",
+        ),
+        (
+            "/odata/Users?$filter=tolower(UserName) eq 'a'",
+            "$filter at position 0",
+        ),
+        (
+            "/odata/Users?$filter=(Type eq 'User'",
+            "$filter at position 15",
+        ),
+        (
+            "/odata/Roles?$filter=Name eq 'a' xor",
+            "$filter at position 12",
+        ),
+        ("/odata/Roles?$filter=Name eq", "$filter at position 7"),
+        (
+            "/odata/Users?$orderby=UserName sideways",
+            "$orderby at position 0",
+        ),
+        ("/odata/Users?$top=-1", "$top at position 0"),
+        ("/odata/Users?$expand=Roles", "`$expand` is not supported"),
+    ];
+    for (path, want) in cases {
+        let (s, v) = h.call(&t, Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(v["error"], "bad_request");
+        let msg = v["message"].as_str().unwrap();
+        assert!(msg.contains(want), "{path}: {msg}");
+    }
+}
+
+/// Seed 003's user endpoints, the checks that happen before anything is
+/// written: a bulk create with one bad entry creates nobody, a delete-many
+/// naming one unknown user deletes nobody, a body that is not JSON is a 400.
+#[tokio::test]
+async fn user_writes_are_all_or_nothing_and_bad_bodies_say_why() {
+    let (h, a, t) = signed_in().await;
+    let p = a.id.to_string();
+    let (s, u) = h
+        .post(&t, "/identity/api/User", json!({ "partitionGlobalId": p, "userName": "jane", "displayName": "Jane Doe", "email": "jane@example.com" }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let id = u["id"].as_str().unwrap().to_owned();
+    let (s, got) = h
+        .call(&t, Method::GET, &format!("/identity/api/User/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        got,
+        json!({ "id": id, "userName": "jane", "displayName": "Jane Doe", "email": "jane@example.com", "partitionGlobalId": p })
+    );
+
+    let (s, v) = h
+        .post(
+            &t,
+            "/identity/api/User/BulkCreate",
+            json!({ "users": [
+            { "partitionGlobalId": p, "userName": "u1", "password": "Long#enough1" },
+            { "partitionGlobalId": p, "userName": "u2", "password": "short" } ] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("8 characters"));
+    assert!(h.store.find_user(a.id, "u1").await.unwrap().is_none());
+
+    let unknown = "00000000-0000-0000-0000-000000000000";
+    let (s, _) = h
+        .call(
+            &t,
+            Method::DELETE,
+            "/identity/api/User",
+            Some(json!({ "userIds": [id, unknown] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(h.store.list_users(a.id).await.unwrap().len(), 1);
+
+    let r = h
+        .http
+        .post(format!("{}/identity/api/User", h.base))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{ not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid request body"),
+        "{v}"
+    );
+    assert_eq!(h.store.list_users(a.id).await.unwrap().len(), 1);
 }
