@@ -28,6 +28,7 @@ on_both_backends!(
     wrong_or_missing_root_key_is_refused_at_open,
     folders_personal_and_shared_membership,
     two_replicas_share_leases_and_one_credential,
+    identity_apps_roles_and_templates_of_another_organization_are_untouched,
 );
 
 struct World {
@@ -1076,5 +1077,74 @@ async fn two_replicas_share_leases_and_one_credential(backend: Backend) {
             .secret
             .expose(),
         b"r2"
+    );
+}
+
+/// External applications, roles and templates: another organization's
+/// calls find nothing; rotating a secret revokes the app's tokens;
+/// deleting a role removes its assignments.
+async fn identity_apps_roles_and_templates_of_another_organization_are_untouched(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let s = db.open().await;
+    let a = s.create_organization("a").await.unwrap().id;
+    let b = s.create_organization("b").await.unwrap().id;
+    let scopes = vec!["PM.User.Read".to_owned()];
+    let app = s
+        .create_external_app(b, "ci", "client-b", "hash-1", &scopes)
+        .await
+        .unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    s.store_access_token(b, app, "token-1", &scopes, later)
+        .await
+        .unwrap();
+    let u = s.create_user(b, "u", "U", None).await.unwrap();
+    let role = s.create_role(b, "r", &[]).await.unwrap().id;
+    s.assign_roles(b, u.id.0, &[role]).await.unwrap();
+    let tpl = s.create_message_template(b, "t", "v").await.unwrap().id;
+
+    assert!(s.list_external_apps(a).await.unwrap().is_empty());
+    assert!(!s.update_external_app(a, app, "x", &[]).await.unwrap());
+    assert!(!s.set_external_app_secret_hash(a, app, "h").await.unwrap());
+    assert!(!s.delete_external_app(a, app).await.unwrap());
+    assert_eq!(s.revoke_access_tokens(a, app).await.unwrap(), 0);
+    assert!(!s.update_role(a, role, "x", &[]).await.unwrap());
+    assert!(!s.delete_role(a, role).await.unwrap());
+    assert!(!s.delete_message_template(a, tpl).await.unwrap());
+    assert!(s.find_access_token("token-1").await.unwrap().is_some());
+    assert_eq!(s.roles_of(b, u.id.0).await.unwrap(), [role]);
+
+    let listed = s.list_external_apps(b).await.unwrap();
+    assert_eq!(
+        (
+            listed.len(),
+            listed[0].client_id.as_str(),
+            &listed[0].scopes
+        ),
+        (1, "client-b", &scopes)
+    );
+    assert!(
+        s.set_external_app_secret_hash(b, app, "hash-2")
+            .await
+            .unwrap()
+    );
+    assert!(s.find_access_token("token-1").await.unwrap().is_none());
+    let found = s.find_external_app("client-b").await.unwrap().unwrap();
+    assert_eq!(found.secret_hash, "hash-2");
+    assert!(s.update_external_app(b, app, "ci-2", &[]).await.unwrap());
+    assert!(s.list_external_apps(b).await.unwrap()[0].scopes.is_empty());
+    assert!(s.delete_external_app(b, app).await.unwrap());
+    assert!(s.find_external_app("client-b").await.unwrap().is_none());
+
+    let perms = vec!["Users.View".to_owned()];
+    assert!(s.update_role(b, role, "renamed", &perms).await.unwrap());
+    assert_eq!(s.list_roles(b).await.unwrap()[0].permissions, perms);
+    assert!(s.delete_role(b, role).await.unwrap());
+    assert!(s.roles_of(b, u.id.0).await.unwrap().is_empty());
+    assert!(s.delete_message_template(b, tpl).await.unwrap());
+    assert!(
+        s.find_message_templates(b, None, None)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
