@@ -5,7 +5,12 @@
 //! [`router`] builds every route from the one [`ROUTES`] table; the table
 //! also names each route's [`Resource`], and [`required_scope`] derives the
 //! scope from resource + method in one place (`.Read` for GET, `.Write`
-//! otherwise). The isolation test walks the same table.
+//! otherwise). The isolation test and the scope matrix walk the same
+//! table. `README.md` documents every route, the scopes and the rules.
+//!
+//! Modules: `auth` (tokens, the guard, passwords), `request` (the `Ctx`
+//! every handler starts from), `api` (seed 003), `apps` (external
+//! applications), `users_api` (seed 004) over [`odata`].
 //!
 //! What this crate must never do: trust an id from the request to pick the
 //! organization (the organization always comes from the access token, and
@@ -295,6 +300,15 @@ mod tests {
         assert_eq!(all.len(), Resource::ALL.len() * 2);
         for route in ROUTES {
             assert!(all.contains(&required_scope(route.resource, &route.method)));
+        }
+    }
+
+    #[test]
+    fn every_route_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for route in ROUTES {
+            let row = format!("`{} {}`", route.method, route.path);
+            assert!(readme.contains(&row), "README.md does not list {row}");
         }
     }
 
