@@ -671,10 +671,19 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         "scopes": ["PM.User.Read"],
         "Name": "renamed", "Permissions": ["Users.Edit"],
     });
+    // Two passes: the body names B's partition, then A's, so that a body
+    // partition check cannot hide a missing check of the path's id.
+    let mut own = body.clone();
+    own["partitionGlobalId"] = json!(a.id.to_string());
+    own["users"][0]["partitionGlobalId"] = json!(a.id.to_string());
+    own["members"] = json!([]);
     let token = h.token(&a, None).await;
     let before = dump(s, b.id, user.id).await;
     assert!(ROUTES.len() >= 44);
-    for route in ROUTES {
+    for (route, body) in [body, own]
+        .iter()
+        .flat_map(|b| ROUTES.iter().map(move |r| (r, b)))
+    {
         let mut path = String::new();
         let mut rest = route.path;
         while let Some(start) = rest.find('{') {
@@ -688,9 +697,17 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         let (status, v) = h
             .call(&token, route.method.clone(), &path, Some(body.clone()))
             .await;
-        if !route.path.contains('{') && status.is_success() {
-            // A route named by the token alone (`GET /odata/Users`, `POST
-            // /odata/Roles`) acts on A: it may succeed, showing A's rows only.
+        // A route named by the token alone (`GET /odata/Users`, `POST
+        // /odata/Roles`, or any with A's partition in the body) acts on A:
+        // it may succeed or refuse as for A, showing A's rows only.
+        let names_b = body["partitionGlobalId"] == json!(bo);
+        if !route.path.contains('{') && (status.is_success() || !names_b) {
+            assert!(
+                status != StatusCode::FORBIDDEN && !status.is_server_error(),
+                "{} {} answered {status}: {v}",
+                route.method,
+                route.path
+            );
             let text = v.to_string();
             for id in [
                 &bo,
@@ -698,6 +715,8 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
                 &group.id.to_string(),
                 &robot.id.to_string(),
                 &role.id.to_string(),
+                &app.to_string(),
+                &tpl.id.to_string(),
             ] {
                 assert!(
                     !text.contains(id.as_str()),
