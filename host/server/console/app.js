@@ -102,8 +102,16 @@ function el(tag, props, ...children) {
   return node;
 }
 
+let fieldCount = 0;
+
+// A labelled form field; the label names only the field (not its hint or
+// a select's options), and the hint is its description.
 function field(label, input, hint) {
-  return el('label', {}, label, input, hint ? el('span', { class: 'hint', text: hint }) : null);
+  fieldCount += 1;
+  input.id = `field-${fieldCount}`;
+  const help = hint ? el('span', { class: 'hint', id: `field-${fieldCount}-hint`, text: hint }) : null;
+  if (help) input.setAttribute('aria-describedby', help.id);
+  return el('div', { class: 'field' }, el('label', { for: input.id, text: label }), input, help);
 }
 
 function showNotice(kind, message) {
