@@ -178,6 +178,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "First start: created the default organization, tenant and admin user. The admin API token is in {} (mode 0600).",
             server.admin_token_file.display()
         );
+        println!(
+            "To sign in to the web console, give the admin a password: plugboard users set-password admin"
+        );
     }
     println!("Plugboard listening on {}", server.local_url());
     println!("Web console: {}console/", server.public_url);

@@ -3,11 +3,10 @@
 //! in a cookie; this module sees and stores only its SHA-256 (hex), so a
 //! copy of the database does not let anyone sign in.
 
-use time::OffsetDateTime;
-use uuid::Uuid;
-
 use crate::db::{now_ms, on_db, to_ms};
-use crate::{Scope, Store, StoreError, TokenOwner, UserId};
+use crate::server_support::{OwnerRow, no_tenant_user};
+use crate::{Store, StoreError, TokenOwner, UserId};
+use time::OffsetDateTime;
 
 impl Store {
     /// Starts a session for a tenant user, valid until `expires_at`.
@@ -32,10 +31,7 @@ impl Store {
             .map_err(StoreError::write("create session", "session"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "tenant user",
-                id: user.to_string(),
-            });
+            return Err(no_tenant_user(user));
         }
         Ok(())
     }
@@ -47,8 +43,7 @@ impl Store {
         id_sha256: &str,
         now: OffsetDateTime,
     ) -> Result<Option<TokenOwner>, StoreError> {
-        #[allow(clippy::type_complexity)]
-        let row: Option<(Uuid, Uuid, Uuid, String, bool)> = on_db!(self.db(), pool => sqlx::query_as(
+        let row: Option<OwnerRow> = on_db!(self.db(), pool => sqlx::query_as(
                 "SELECT s.org_id, s.tenant_id, s.user_id, u.user_name, tu.is_admin FROM sessions s \
                  JOIN tenant_users tu ON tu.user_id = s.user_id AND tu.org_id = s.org_id AND tu.tenant_id = s.tenant_id \
                  JOIN users u ON u.id = s.user_id AND u.org_id = s.org_id \
@@ -58,14 +53,7 @@ impl Store {
             .fetch_optional(pool)
             .await
             .map_err(StoreError::query("session owner"))?);
-        Ok(
-            row.map(|(org, tenant, user, user_name, is_admin)| TokenOwner {
-                scope: Scope::new(org.into(), tenant.into()),
-                user: user.into(),
-                user_name,
-                is_admin,
-            }),
-        )
+        Ok(row.map(TokenOwner::from_row))
     }
 
     /// Ends one session (sign-out); false if there was none.
