@@ -163,3 +163,64 @@ async fn a_person_manages_pat_connections_in_the_console() {
     admin.assert_never_returned(PAT_TOKEN);
     t.server.shutdown().await.unwrap();
 }
+
+/// The console's files, without a browser: `/` leads there, every file has
+/// the strict policy, the page has no inline script, unknown files are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_files_are_served_with_a_strict_content_security_policy() {
+    let t = start_server().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (path, to) in [("/", "console/"), ("/console", "console/")] {
+        let r = http.get(format!("{}{path}", t.base)).send().await.unwrap();
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        assert_eq!(r.headers()["location"], to, "{path}");
+    }
+    for (path, kind) in [
+        ("/console/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+        ("/console/nope.js", "text/plain"),
+    ] {
+        let r = http.get(format!("{}{path}", t.base)).send().await.unwrap();
+        let status = r.status().as_u16();
+        assert_eq!(
+            status,
+            if path.ends_with("nope.js") { 404 } else { 200 },
+            "{path}"
+        );
+        let h = r.headers().clone();
+        assert!(
+            h["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let body = r.text().await.unwrap();
+        if path == "/console/" {
+            // Every script is a file of this origin; none inline.
+            for tag in body.split("<script").skip(1) {
+                let open = &tag[..tag.find('>').unwrap()];
+                assert!(
+                    open.contains("src=\"app.js\""),
+                    "inline or foreign script: <script{open}>"
+                );
+            }
+            assert!(
+                !body.contains("onclick=") && !body.contains("onsubmit="),
+                "no inline handlers"
+            );
+        }
+    }
+    t.server.shutdown().await.unwrap();
+}
