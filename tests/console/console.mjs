@@ -90,7 +90,7 @@ try {
   await edit.getByLabel('Name').fill('Renamed PAT');
   await edit.getByLabel('Polling frequency (seconds)').fill('300');
   await edit.getByRole('button', { name: 'Save' }).click();
-  await row('Renamed PAT').waitFor();
+  await page.locator('#notice', { hasText: 'Saved Renamed PAT' }).waitFor();
   check((await row('Renamed PAT').textContent()).includes('every 300 s'), 'polling frequency shown');
 
   // A bad polling frequency shows the API's message and changes nothing.
@@ -104,12 +104,25 @@ try {
   // Set default.
   await row('Renamed PAT').getByRole('button', { name: 'Set default' }).click();
   await page.locator('#notice', { hasText: 'is now the default' }).waitFor();
-  check((await row('Renamed PAT').locator('td.default').textContent()) === 'Default', 'new default shown');
+  await row('Renamed PAT').locator('td.default', { hasText: 'Default' }).waitFor();
   check((await row('Console PAT').locator('td.default').textContent()) === '', 'old default cleared');
 
   // Check.
   await row('Renamed PAT').getByRole('button', { name: 'Check' }).click();
   await page.locator('#notice', { hasText: 'Connected as Ada Lovelace' }).waitFor();
+
+  // Reconnect: a refused token shows the API's message and changes nothing;
+  // the right one reconnects.
+  await row('Renamed PAT').getByRole('button', { name: 'Reconnect' }).click();
+  const reconnect = personal.locator('tr.row-panel form');
+  await reconnect.getByLabel('Personal access token').fill('not-the-token');
+  await reconnect.getByRole('button', { name: 'Reconnect' }).click();
+  await reconnect.locator('.form-error').waitFor();
+  findings.reconnect_error = await reconnect.locator('.form-error').textContent();
+  check((await row('Renamed PAT').locator('.status').textContent()) === 'Connected', 'a refused reconnect changes nothing');
+  await reconnect.getByLabel('Personal access token').fill(patToken);
+  await reconnect.getByRole('button', { name: 'Reconnect' }).click();
+  await page.locator('#notice', { hasText: 'Renamed PAT reconnected: Connected' }).waitFor();
 
   // Something references the first connection (another system registers it
   // through the public API); deleting it shows the reference and offers force.

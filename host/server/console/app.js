@@ -131,6 +131,7 @@ function showFormError(form, message) {
   p.hidden = false;
 }
 
+// Views re-render before their notice, so what the notice says is on screen.
 // Runs an action; a signed-out session goes back to sign-in, any other
 // error is shown with the server's message (in `form` when given).
 async function run(action, form) {
@@ -280,15 +281,15 @@ function cancelButton(panel) {
 async function check(c) {
   const result = await run(() => api('POST', `/connections/${c.id}/check`));
   if (!result) return;
-  showNotice(result.ok ? 'info' : 'error', `${c.name}: ${result.message}`);
   await renderFolders();
+  showNotice(result.ok ? 'info' : 'error', `${c.name}: ${result.message}`);
 }
 
 async function setDefault(c) {
   const ok = await run(() => api('POST', `/connections/${c.id}/default`));
   if (ok === undefined) return;
-  showNotice('info', `${c.name} is now the default ${c.connector} connection in its folder.`);
   await renderFolders();
+  showNotice('info', `${c.name} is now the default ${c.connector} connection in its folder.`);
 }
 
 function openEdit(row, c) {
@@ -309,8 +310,8 @@ function openEdit(row, c) {
     }
     const updated = await run(() => api('PATCH', `/connections/${c.id}`, body), form);
     if (!updated) return;
-    showNotice('info', `Saved ${updated.name}.`);
     await renderFolders();
+    showNotice('info', `Saved ${updated.name}.`);
   },
   el('p', { class: 'hint', text: `Connector ${c.connector}, auth type ${AUTH_LABELS[c.auth_kind] || c.auth_kind} and account cannot change.` }),
   field('Name', name),
@@ -362,8 +363,8 @@ function openReconnect(row, c) {
     const body = { credentials: collect(form, 'credential:') };
     const result = await run(() => api('POST', `/connections/${c.id}/reconnect`, body), form);
     if (!result) return;
-    afterConnect(result, 'reconnected');
     await renderFolders();
+    afterConnect(result, 'reconnected');
   },
   el('p', { class: 'hint', text: isOauth
     ? 'You will be sent to the provider to grant access again.'
@@ -395,8 +396,8 @@ function openDelete(row, c) {
       if (e.code === 'connection_referenced') showReferences(e.details && e.details.references);
       return;
     }
-    showNotice('info', `Deleted ${c.name}.`);
     await renderFolders();
+    showNotice('info', `Deleted ${c.name}.`);
   }
 
   function showReferences(refs) {
@@ -481,8 +482,8 @@ async function submitCreate(event, form, folder) {
   const result = await run(() => api('POST', '/connections', body), form);
   if (!result) return;
   form.remove();
-  afterConnect(result, 'created');
   if (!result.authorize_url) await renderFolders();
+  afterConnect(result, 'created');
 }
 
 // ---- start ----

@@ -1,6 +1,6 @@
 //! The web console in a real headless Chromium against a real server: sign
 //! in, create PAT connections against a loopback API, edit, set default,
-//! check, delete past a reference, see an OAuth error, sign out, and a
+//! check, reconnect, delete past a reference, see an OAuth error, sign out, and a
 //! wrong password refused. `tests/console/console.mjs` drives the page and
 //! asserts on what it shows; this side checks the server's state after.
 //!
@@ -131,6 +131,12 @@ async fn a_person_manages_pat_connections_in_the_console() {
         findings["delete_error"]
             .as_str()
             .is_some_and(|m| m.contains("Payroll") && m.contains("force")),
+        "{findings}"
+    );
+    assert!(
+        findings["reconnect_error"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("nothing changed")),
         "{findings}"
     );
     let wrong = reqwest::Client::new()

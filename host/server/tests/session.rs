@@ -99,6 +99,11 @@ impl Browser {
         }
     }
 
+    async fn me(&self) -> Answer {
+        self.send(reqwest::Method::GET, "/api/v1/me", None, &[])
+            .await
+    }
+
     /// Same-origin request, as the console's own page sends it.
     async fn same_origin(
         &self,
@@ -148,7 +153,7 @@ async fn a_session_cookie_works_like_a_token_until_sign_out() {
     let mut b = Browser::new(&t.base);
 
     // Without a cookie or token: 401 that says how to sign in.
-    let r = b.send(reqwest::Method::GET, "/api/v1/me", None, &[]).await;
+    let r = b.me().await;
     assert_eq!(r.status, 401, "{}", r.text);
     assert!(r.body["message"].as_str().unwrap().contains("/console/"));
 
@@ -174,7 +179,7 @@ async fn a_session_cookie_works_like_a_token_until_sign_out() {
     b.cookie = Some(session.clone());
 
     // The cookie works like a token, for reads and (same-origin) writes.
-    let r = b.send(reqwest::Method::GET, "/api/v1/me", None, &[]).await;
+    let r = b.me().await;
     assert_eq!(
         (r.status, r.body["name"].as_str()),
         (200, Some("admin")),
@@ -253,13 +258,8 @@ async fn a_session_cookie_works_like_a_token_until_sign_out() {
     assert_eq!(r.status, 204, "{}", r.text);
     let cleared = r.set_cookie.expect("sign-out clears the cookie");
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    let r = b.send(reqwest::Method::GET, "/api/v1/me", None, &[]).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (401, Some("unauthorized")),
-        "{}",
-        r.text
-    );
+    let r = b.me().await;
+    assert_error_reply(&r, 401, "unauthorized");
     assert!(
         r.body["message"]
             .as_str()
@@ -327,13 +327,8 @@ async fn an_expired_session_is_refused() {
     store.create_session(admin, &hash, past).await.unwrap();
     let mut b = Browser::new(&t.base);
     b.cookie = Some(id.to_string());
-    let r = b.send(reqwest::Method::GET, "/api/v1/me", None, &[]).await;
-    assert_eq!(
-        (r.status, r.body["code"].as_str()),
-        (401, Some("unauthorized")),
-        "{}",
-        r.text
-    );
+    let r = b.me().await;
+    assert_error_reply(&r, 401, "unauthorized");
     assert!(
         r.body["message"].as_str().unwrap().contains("expired"),
         "{}",
