@@ -61,6 +61,10 @@ try {
   await page.getByText(`Signed in as ${user}`).waitFor();
   const personal = page.locator('section.folder', { hasText: 'Personal workspace' });
   await personal.waitFor();
+  // The shared folder the test made is listed too, empty.
+  const team = page.locator('section.folder', { hasText: 'Shared folder' });
+  check((await team.locator('.folder-name').textContent()) === 'Team', 'the shared folder is listed');
+  check(await team.getByText('No connections in this folder yet.').isVisible(), 'and shown empty');
 
   // Create two PAT connections in the personal workspace.
   const row = (name) => personal.locator('tr.connection', { has: page.locator('td.name', { hasText: new RegExp(`^${name}$`) }) });

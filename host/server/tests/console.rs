@@ -65,6 +65,8 @@ async fn a_person_manages_pat_connections_in_the_console() {
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);
+    let r = admin.post("/api/v1/folders", json!({"name": "Team"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
 
     let url = format!("{}/", t.base);
     let fake_url = fake.url.clone();

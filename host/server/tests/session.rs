@@ -348,6 +348,13 @@ async fn wrong_password_unknown_user_and_unknown_organization_look_alike_and_are
     let t = start_server().await;
     set_password(&t, "admin", PASSWORD).await;
     let b = Browser::new(&t.base);
+    // A malformed body is a 400 that says what is wrong, and is no attempt.
+    for body in [json!({"user": "admin"}), json!({"username": "admin"})] {
+        let r = b
+            .same_origin(reqwest::Method::POST, "/api/v1/session", Some(body))
+            .await;
+        assert_error_reply(&r, 400, "invalid_json");
+    }
     let wrong = b.sign_in(None, "admin", "not the password").await;
     let unknown_user = b.sign_in(None, "nobody", PASSWORD).await;
     let unknown_org = b.sign_in(Some("no-such-org"), "admin", PASSWORD).await;
@@ -422,9 +429,37 @@ async fn setting_a_password_needs_an_admin_a_known_user_and_eight_characters() {
     assert_error(&put(&admin, "ghost", PASSWORD).await, 404, "user_not_found");
     assert_error(&put(&admin, "bob", "short").await, 400, "weak_password");
     // Another tenant's user is not found from here.
-    let (_, other_token) = t.server.create_tenant("other").await.unwrap();
+    let (other_boot, other_token) = t.server.create_tenant("other").await.unwrap();
     let other = Api::new(&t.base, Some(&other_token));
     assert_error(&put(&other, "bob", PASSWORD).await, 404, "user_not_found");
+    // The other organization's admin signs in to their own tenant only.
+    assert_eq!(put(&other, "admin", PASSWORD).await.status, 204);
+    let mut theirs = Browser::new(&t.base);
+    let r = theirs.sign_in(Some("other"), "admin", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["tenant_id"], json!(other_boot.principal.tenant_id));
+    theirs.cookie = Some(session_value(&r.set_cookie.unwrap()));
+    let folders = theirs
+        .send(reqwest::Method::GET, "/api/v1/folders", None, &[])
+        .await;
+    let ids: Vec<&Value> = folders
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["id"])
+        .collect();
+    assert_eq!(
+        ids,
+        vec![&json!(other_boot.personal_folder)],
+        "{}",
+        folders.text
+    );
+    assert_eq!(
+        theirs.sign_in(None, "admin", PASSWORD).await.status,
+        401,
+        "the default organization's admin has no password yet"
+    );
     // Nothing changed: bob still has no password.
     let b = Browser::new(&t.base);
     assert_eq!(b.sign_in(None, "bob", "short").await.status, 401);
