@@ -160,6 +160,23 @@ pub enum ConnectionsCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum UsersCommand {
+    /// Set a user's console sign-in password (administrators). The password
+    /// is read from a prompt, or from the environment variable named by
+    /// `--password-env`; never from the command line. Ends the user's
+    /// console sessions.
+    SetPassword {
+        /// User name in your tenant (the first admin is `admin`).
+        name: String,
+        /// Read the password from this environment variable instead of prompting.
+        #[arg(long, value_name = "VAR")]
+        password_env: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
 #[derive(Args)]
 pub struct InvokeArgs {
     /// Connection id.
@@ -823,4 +840,45 @@ pub async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
         print_json(&v["output"]);
     }
     Ok(())
+}
+
+pub async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
+    match cmd {
+        UsersCommand::SetPassword {
+            name,
+            password_env,
+            conn,
+        } => {
+            let password = match password_env {
+                Some(var) => std::env::var(&var).with_context(|| {
+                    format!("--password-env {var}: the environment variable `{var}` is not set")
+                })?,
+                None => prompt_new_password(&name)?,
+            };
+            Api::new(&conn)?
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/users/{}/password", enc(&name)),
+                    Some(json!({ "password": password })),
+                )
+                .await?;
+            println!(
+                "Password of `{name}` set; they can sign in to the console at {}/console/",
+                conn.server.trim_end_matches('/')
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Asks twice on the terminal, without echo.
+fn prompt_new_password(name: &str) -> anyhow::Result<String> {
+    let no_tty = "cannot prompt for a password (no terminal); pass --password-env VAR with the password in VAR";
+    let first =
+        rpassword::prompt_password(format!("New password for `{name}`: ")).context(no_tty)?;
+    let again = rpassword::prompt_password("Again: ").context(no_tty)?;
+    if first != again {
+        bail!("the two passwords differ; nothing was changed, run the command again");
+    }
+    Ok(first)
 }

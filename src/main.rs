@@ -43,6 +43,9 @@ enum Command {
     Folders(client::FoldersCommand),
     /// Run an operation through a connection.
     Invoke(client::InvokeArgs),
+    /// Users of your tenant: console passwords.
+    #[command(subcommand, alias = "user")]
+    Users(client::UsersCommand),
 }
 
 #[derive(Subcommand)]
@@ -136,6 +139,7 @@ async fn main() -> std::process::ExitCode {
         Command::Connections(c) => client::connections(c).await,
         Command::Folders(c) => client::folders(c).await,
         Command::Invoke(a) => client::invoke(a).await,
+        Command::Users(c) => client::users(c).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -174,8 +178,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "First start: created the default organization, tenant and admin user. The admin API token is in {} (mode 0600).",
             server.admin_token_file.display()
         );
+        println!(
+            "To sign in to the web console, give the admin a password: plugboard users set-password admin"
+        );
     }
     println!("Plugboard listening on {}", server.local_url());
+    println!("Web console: {}console/", server.public_url);
     println!("API docs: {}api/docs", server.public_url);
     tracing::info!(address = %server.local_addr, "listening");
     server.run_until_signal().await

@@ -1,6 +1,6 @@
 //! `plugboard serve` as a process and the CLI over its API: first start,
 //! the printed URL, tables and `--json`, a PAT connection's lifecycle, and
-//! a graceful stop on SIGTERM.
+//! a graceful stop on SIGTERM, and the admin's console password.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -47,7 +47,10 @@ impl Drop for Serve {
 }
 
 fn serve() -> Serve {
-    let data_dir = std::env::temp_dir().join(format!("plugboard-cli-{}", std::process::id()));
+    // One data directory per server, also when tests of this file run at once.
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let data_dir = std::env::temp_dir().join(format!("plugboard-cli-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(BIN)
         .args([
@@ -223,4 +226,69 @@ fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
         .unwrap();
     let stdout = ok(&out);
     assert!(stdout.contains("Root key version 2"), "{stdout}");
+}
+
+/// `plugboard users set-password` with `--password-env`, then that password
+/// signs in to the console API.
+#[test]
+fn the_admin_sets_a_console_password_from_the_environment() {
+    let s = serve();
+    let set = |args: &[&str], password: Option<&str>| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env("PLUGBOARD_SERVER", &s.url)
+            .env("PLUGBOARD_DATA_DIR", &s.data_dir)
+            .env_remove("PLUGBOARD_TOKEN")
+            .stdin(Stdio::null());
+        match password {
+            Some(p) => cmd.env("CONSOLE_PW", p),
+            None => cmd.env_remove("CONSOLE_PW"),
+        };
+        cmd.output().unwrap()
+    };
+    let sign_in = |password: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}/api/v1/session", s.url))
+                .header("x-plugboard-csrf", "1")
+                .json(&serde_json::json!({"username": "admin", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let args = [
+        "users",
+        "set-password",
+        "admin",
+        "--password-env",
+        "CONSOLE_PW",
+    ];
+
+    // Errors say what to do, and change nothing.
+    let missing = set(&args, None);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("`CONSOLE_PW` is not set"), "{err}");
+    let short = set(&args, Some("short"));
+    assert!(!short.status.success());
+    let err = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        err.contains("weak_password") && err.contains("8 characters"),
+        "{err}"
+    );
+    assert_eq!(sign_in("short"), 401);
+
+    let out = set(&args, Some("a long console password"));
+    let stdout = ok(&out);
+    assert!(
+        stdout.contains("/console/"),
+        "says where to sign in: {stdout}"
+    );
+    assert!(!stdout.contains("a long console password"), "{stdout}");
+    assert_eq!(sign_in("a long console password"), 200);
+    assert_eq!(sign_in("short"), 401);
 }

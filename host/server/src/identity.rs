@@ -1,4 +1,5 @@
-//! Who is calling: bearer API tokens, and the zero-configuration first start.
+//! Who is calling: bearer API tokens (or the console's session cookie, see
+//! `session.rs`), and the zero-configuration first start.
 //!
 //! A token is 32 random bytes shown once (written to a 0600 file on first
 //! start, or returned once by the call that creates it); only its SHA-256
@@ -157,8 +158,13 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+            // No bearer token: the console's session cookie, if any.
+            if let Some(id) = crate::session::cookie_session_id(&parts.headers) {
+                let principal = crate::session::principal_from_cookie(parts, state, &id).await?;
+                return Ok(Caller(principal, RequestMeta::from_parts(parts)));
+            }
             return Err(ApiError::unauthorized(
-                "this API needs `Authorization: Bearer <token>`; the first admin token is in the data directory's `admin-token` file",
+                "this API needs `Authorization: Bearer <token>` or a console session (sign in at /console/); the first admin token is in the data directory's `admin-token` file",
             ));
         };
         let token = value

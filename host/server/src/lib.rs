@@ -7,17 +7,20 @@
 //!
 //! Layout: one module per resource (`connections`, `connectors`, `folders`),
 //! each with its routes, request/response types and OpenAPI annotations;
-//! `system` holds health, readiness and the OpenAPI document.
+//! `system` holds health, readiness and the OpenAPI document; `session`
+//! signs console users in; `console` serves the web console's static files.
 
 pub mod config;
 pub mod connections;
 pub mod connectors;
+pub mod console;
 pub mod error;
 pub mod folders;
 pub mod identity;
 pub mod model;
 pub mod repo;
 pub mod services;
+pub mod session;
 mod system;
 
 use std::net::SocketAddr;
@@ -132,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         .merge(connections::routes())
         .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
+        .merge(session::routes())
         .split_for_parts();
 
     // The identity and management APIs of seeds 003/004 own their paths
@@ -143,6 +147,7 @@ pub fn router(state: AppState) -> Router {
     api_routes
         .with_state(state)
         .merge(identity)
+        .merge(console::routes())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

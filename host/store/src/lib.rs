@@ -5,6 +5,7 @@
 //! This crate owns every row: tenancy (organizations, tenants, users,
 //! folders), connectors, connections, sealed credentials and connector
 //! secrets, pending OAuth authorizations, triggers, audit events, leases,
+//! console sign-in sessions (by SHA-256 of the id only),
 //! and the vault's wrapped keys (it implements [`plugboard_vault::KeyStore`]).
 //! Tenant isolation lives here: every tenant-owned query takes a [`Scope`]
 //! and filters on organization and tenant, so rows of another tenant are
@@ -29,6 +30,7 @@ mod leases;
 mod rotation;
 mod secrets;
 mod server_support;
+mod sessions;
 mod store;
 mod tenancy;
 mod triggers;

@@ -14,7 +14,7 @@ use crate::{
     Scope, Store, StoreError, TenantId, User, UserId,
 };
 
-/// Who an API token belongs to.
+/// Who an API token or console session belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenOwner {
     /// Organization and tenant the token works in.
@@ -46,6 +46,28 @@ pub const RESTRICT_SHARED_CONNECTIONS: &str = "restrict_shared_connections";
 pub struct ConnectionSettings {
     /// Regular users may not create connections in shared folders.
     pub restrict_shared_connections: bool,
+}
+
+/// `org_id, tenant_id, user_id, user_name, is_admin` of a token or session owner.
+pub(crate) type OwnerRow = (Uuid, Uuid, Uuid, String, bool);
+
+impl TokenOwner {
+    pub(crate) fn from_row((org, tenant, user, user_name, is_admin): OwnerRow) -> Self {
+        TokenOwner {
+            scope: Scope::new(org.into(), tenant.into()),
+            user: user.into(),
+            user_name,
+            is_admin,
+        }
+    }
+}
+
+/// The error when a user works in no tenant.
+pub(crate) fn no_tenant_user(user: UserId) -> StoreError {
+    StoreError::NotFound {
+        what: "tenant user",
+        id: user.to_string(),
+    }
 }
 
 impl Store {
@@ -134,18 +156,14 @@ impl Store {
             .map_err(StoreError::write("add API token", "API token"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "tenant user",
-                id: user.to_string(),
-            });
+            return Err(no_tenant_user(user));
         }
         Ok(())
     }
 
     /// Who the token with this SHA-256 (hex) belongs to.
     pub async fn token_owner(&self, token_sha256: &str) -> Result<Option<TokenOwner>, StoreError> {
-        #[allow(clippy::type_complexity)]
-        let row: Option<(Uuid, Uuid, Uuid, String, bool)> = on_db!(self.db(), pool => sqlx::query_as(
+        let row: Option<OwnerRow> = on_db!(self.db(), pool => sqlx::query_as(
                 "SELECT t.org_id, t.tenant_id, t.user_id, u.user_name, tu.is_admin FROM api_tokens t \
                  JOIN tenant_users tu ON tu.user_id = t.user_id AND tu.org_id = t.org_id AND tu.tenant_id = t.tenant_id \
                  JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id \
@@ -154,14 +172,7 @@ impl Store {
             .fetch_optional(pool)
             .await
             .map_err(StoreError::query("token owner"))?);
-        Ok(
-            row.map(|(org, tenant, user, user_name, is_admin)| TokenOwner {
-                scope: Scope::new(org.into(), tenant.into()),
-                user: user.into(),
-                user_name,
-                is_admin,
-            }),
-        )
+        Ok(row.map(TokenOwner::from_row))
     }
 
     /// The organization's connection settings (defaults when never set),

@@ -172,6 +172,21 @@ impl Store {
         }))
     }
 
+    /// An organization by its (unique) name; sign-in names it.
+    pub async fn find_organization(&self, name: &str) -> Result<Option<Organization>, StoreError> {
+        let row: Option<(Uuid, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, created_at FROM organizations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("find organization"))?);
+        Ok(row.map(|(id, name, at)| Organization {
+            id: id.into(),
+            name,
+            created_at: from_ms(at),
+        }))
+    }
+
     /// Creates a tenant in `org`.
     pub async fn create_tenant(
         &self,

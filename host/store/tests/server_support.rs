@@ -1,6 +1,7 @@
 //! The rows `plugboard serve` adds (0003_server): tenant users, API tokens by
 //! hash, connection references, account e-mail, connection settings. Every
-//! one stays inside its tenant, on both backends.
+//! one stays inside its tenant, on both backends. Console sessions
+//! (0005_sessions) resolve like tokens and die on expiry or sign-out.
 
 mod common;
 
@@ -14,6 +15,8 @@ use time::OffsetDateTime;
 on_both_backends!(
     tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant,
     connection_ids_chosen_by_the_caller_and_full_state_round_trip,
+    a_session_resolves_to_its_user_until_it_expires_or_is_deleted,
+    organizations_are_found_by_name,
 );
 
 async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
@@ -160,4 +163,83 @@ async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: 
         Some("ada@example.com")
     );
     assert_eq!(store.connection_account_email(&b, id).await.unwrap(), None);
+}
+
+async fn a_session_resolves_to_its_user_until_it_expires_or_is_deleted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (scope, user) = tenant(&store, "a", false).await;
+    let (_, other) = tenant(&store, "b", false).await;
+    let now = OffsetDateTime::now_utc();
+    let live = "1".repeat(64);
+    let expired = "2".repeat(64);
+    let others = "3".repeat(64);
+    store
+        .create_session(user, &live, now + time::Duration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_session(user, &expired, now - time::Duration::seconds(1))
+        .await
+        .unwrap();
+    store
+        .create_session(other, &others, now + time::Duration::hours(1))
+        .await
+        .unwrap();
+
+    let owner = store.session_owner(&live, now).await.unwrap().unwrap();
+    assert_eq!(
+        (owner.scope, owner.user, owner.user_name.as_str()),
+        (scope, user, "ada")
+    );
+    assert!(
+        store.session_owner(&expired, now).await.unwrap().is_none(),
+        "expired"
+    );
+    assert!(
+        store
+            .session_owner(&"4".repeat(64), now)
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown"
+    );
+    assert!(
+        store
+            .session_owner(&live, now + time::Duration::hours(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "the same session is dead once its expiry passes"
+    );
+
+    assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 1);
+    assert!(store.delete_session(&live).await.unwrap());
+    assert!(!store.delete_session(&live).await.unwrap(), "already gone");
+    assert!(store.session_owner(&live, now).await.unwrap().is_none());
+    // The other user's session is untouched by all of the above.
+    assert!(store.session_owner(&others, now).await.unwrap().is_some());
+    assert_eq!(store.delete_user_sessions(other).await.unwrap(), 1);
+    assert!(store.session_owner(&others, now).await.unwrap().is_none());
+
+    // A user who works in no tenant gets no session.
+    let org = store.create_organization("lonely").await.unwrap();
+    let loner = store.create_user(org.id, "x", "X", None).await.unwrap();
+    assert!(
+        store
+            .create_session(loner.id, &"5".repeat(64), now + time::Duration::hours(1))
+            .await
+            .is_err()
+    );
+}
+
+async fn organizations_are_found_by_name(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let org = store.create_organization("acme").await.unwrap();
+    assert_eq!(
+        store.find_organization("acme").await.unwrap().map(|o| o.id),
+        Some(org.id)
+    );
+    assert!(store.find_organization("ACME ").await.unwrap().is_none());
 }

@@ -7,6 +7,7 @@
 //!   killed on drop; needs `npm ci --prefix tests/support/oidc` once.
 //! - [`browser`]: drive an authorize URL through login/consent pages over
 //!   plain HTTP up to the redirect back to Plugboard's callback.
+//! - [`npm::ensure_installed`]: `npm ci` of a test's pinned packages, once.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -14,6 +15,7 @@
 
 pub mod browser;
 mod fake_zoom;
+pub mod npm;
 mod oidc;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};

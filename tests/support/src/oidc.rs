@@ -60,9 +60,15 @@ impl OidcProvider {
 
     async fn start_in(dir: PathBuf, redirect_uris: &[&str]) -> anyhow::Result<OidcProvider> {
         let installer = dir.clone();
-        tokio::task::spawn_blocking(move || ensure_installed(&installer))
-            .await
-            .context("the npm install task panicked")??;
+        tokio::task::spawn_blocking(move || {
+            crate::npm::ensure_installed(
+                &installer,
+                "oidc-provider",
+                "npm ci --prefix tests/support/oidc",
+            )
+        })
+        .await
+        .context("the npm install task panicked")??;
         let port = crate::free_port();
         let child = tokio::process::Command::new("node")
             .arg("server.mjs")
@@ -136,40 +142,6 @@ impl OidcProvider {
         };
         let r: serde_json::Value = request.send().await?.json().await?;
         Ok(r["active"].as_bool().unwrap_or(false))
-    }
-}
-
-/// Install the pinned packages of `dir` with `npm ci` unless present.
-/// Blocking; one installer at a time per checkout (a file lock), and the
-/// others find the packages there when they get the lock.
-fn ensure_installed(dir: &std::path::Path) -> anyhow::Result<()> {
-    let installed = || dir.join("node_modules/oidc-provider").is_dir();
-    if installed() {
-        return Ok(());
-    }
-    let by_hand = format!(
-        "oidc-provider is not installed in {}: run `npm ci --prefix tests/support/oidc` \
-         from the repository root (needs Node 20+ and the npm registry)",
-        dir.display()
-    );
-    if !dir.join("package-lock.json").is_file() {
-        bail!(by_hand);
-    }
-    let lock = std::fs::File::create(dir.join(".npm-install.lock")).context(by_hand.clone())?;
-    lock.lock().context(by_hand.clone())?;
-    if installed() {
-        return Ok(());
-    }
-    let status = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .status();
-    match status {
-        Ok(s) if s.success() && installed() => Ok(()),
-        Ok(s) => bail!("{by_hand} (automatic `npm ci` exited with {s})"),
-        Err(e) => bail!("{by_hand} (could not run npm: {e})"),
     }
 }
 

@@ -150,6 +150,17 @@ impl StoreRepo {
     }
 }
 
+/// The server's principal for the owner of an API token or console session.
+pub(crate) fn principal_of(o: st::TokenOwner) -> Principal {
+    Principal {
+        org_id: OrgId(o.scope.org.0),
+        tenant_id: TenantId(o.scope.tenant.0),
+        user_id: UserId(o.user.0),
+        user_name: o.user_name,
+        is_admin: o.is_admin,
+    }
+}
+
 fn err(e: StoreError) -> RepoError {
     match e {
         e if e.is_not_found() => RepoError::NotFound,
@@ -266,13 +277,7 @@ impl Repo for StoreRepo {
             .token_owner(token_sha256)
             .await
             .map_err(err)?
-            .map(|o| Principal {
-                org_id: OrgId(o.scope.org.0),
-                tenant_id: TenantId(o.scope.tenant.0),
-                user_id: UserId(o.user.0),
-                user_name: o.user_name,
-                is_admin: o.is_admin,
-            }))
+            .map(principal_of))
     }
 
     async fn org_settings(&self, org: OrgId) -> RepoResult<OrgSettings> {
