@@ -16,6 +16,8 @@ pub mod error;
 pub mod folders;
 pub mod identity;
 pub mod model;
+pub mod oauth;
+pub mod oauth_apps;
 pub mod repo;
 pub mod services;
 mod system;
@@ -58,6 +60,12 @@ pub struct Inner {
     pub store: plugboard_store::Store,
     pub public_url: Url,
     pub redirect_uri: Url,
+    /// OAuth flows (authorize URL, callback, client credentials, password
+    /// grant) over the same store.
+    pub flows: plugboard_auth::AuthFlows,
+    /// Every OAuth credential's access token, refreshed single-flight;
+    /// revocation; reconnect-required marking.
+    pub tokens: plugboard_auth::TokenManager,
 }
 
 /// Record an audit event; a failure to record is logged, not fatal.
@@ -132,6 +140,8 @@ pub fn router(state: AppState) -> Router {
         .merge(connections::routes())
         .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
+        .merge(oauth::routes())
+        .merge(oauth_apps::routes())
         .split_for_parts();
 
     // The identity and management APIs of seeds 003/004 own their paths
@@ -299,6 +309,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let public_url = config.public_url_for(local_addr);
     let redirect_uri = config.redirect_uri_for(local_addr);
 
+    let (flows, tokens) = oauth::auth_services(&config, &store, &public_url);
+
     let runtime = plugboard_runtime::Runtime::new(runtime_config(&config))
         .map_err(|e| anyhow::anyhow!("starting the connector runtime: {e}"))?;
     let registry = connectors::Registry::new(runtime).await?;
@@ -330,6 +342,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             store,
             public_url: public_url.clone(),
             redirect_uri,
+            flows,
+            tokens,
         }),
     };
     let app = router(state.clone());

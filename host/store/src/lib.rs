@@ -26,6 +26,7 @@ mod error;
 mod identity;
 mod ids;
 mod leases;
+mod oauth_apps;
 mod rotation;
 mod secrets;
 mod server_support;
@@ -51,6 +52,7 @@ pub use ids::{
 pub use plugboard_vault::{
     Progress, RootKeySource, RootRotation, SecretBytes, SecretString, progress_bar,
 };
+pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
 pub use rotation::{ReencryptReport, RotationReport};
 pub use secrets::{
     CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
