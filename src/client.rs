@@ -586,12 +586,19 @@ fn print_warnings(v: &Value) {
 async fn await_authorization(api: &Api, started: &Value, timeout: Duration) -> anyhow::Result<()> {
     let id = s(started, "id");
     let before = started["updated_at"].clone();
-    println!("Waiting for the sign-in to finish (up to {} s)…", timeout.as_secs());
+    println!(
+        "Waiting for the sign-in to finish (up to {} s)…",
+        timeout.as_secs()
+    );
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = api
-            .call(Method::GET, &format!("/api/v1/connections/{}", enc(&id)), None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/connections/{}", enc(&id)),
+                None,
+            )
             .await?;
         if now["status"] != json!("pending") && now["updated_at"] != before {
             print_connection(&now);

@@ -297,7 +297,11 @@ pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> A
     })
 }
 
-pub(crate) fn entry_for(state: &AppState, caller: &Caller, connector: &str) -> ApiResult<ConnectorEntry> {
+pub(crate) fn entry_for(
+    state: &AppState,
+    caller: &Caller,
+    connector: &str,
+) -> ApiResult<ConnectorEntry> {
     state
         .registry
         .get(caller.tenant_id, connector)
@@ -449,7 +453,10 @@ fn credential_fields(kind: AuthKind) -> (&'static [&'static str], &'static [&'st
     }
 }
 
-pub(crate) fn validate_credentials(kind: AuthKind, given: &BTreeMap<String, String>) -> ApiResult<()> {
+pub(crate) fn validate_credentials(
+    kind: AuthKind,
+    given: &BTreeMap<String, String>,
+) -> ApiResult<()> {
     let (required, optional) = credential_fields(kind);
     for key in given.keys() {
         if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
@@ -702,7 +709,10 @@ async fn store_credentials(
 
 /// Zoom keeps one OAuth session per app and user (seed 002): other
 /// connections of the same connector and account stop working.
-pub(crate) async fn same_account_warnings(state: &AppState, conn: &Connection) -> ApiResult<Vec<Warning>> {
+pub(crate) async fn same_account_warnings(
+    state: &AppState,
+    conn: &Connection,
+) -> ApiResult<Vec<Warning>> {
     let Some(account) = &conn.account else {
         return Ok(vec![]);
     };

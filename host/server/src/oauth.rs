@@ -82,13 +82,7 @@ pub fn auth_services(
         clock.clone(),
         FlowSettings::new(public_url.clone()),
     );
-    let tokens = TokenManager::new(
-        store.clone(),
-        http,
-        apps,
-        clock,
-        ManagerSettings::default(),
-    );
+    let tokens = TokenManager::new(store.clone(), http, apps, clock, ManagerSettings::default());
     (flows, tokens)
 }
 
@@ -127,16 +121,19 @@ fn auth_error(e: AuthError) -> ApiError {
         e @ (AuthError::NoSuchMethod { .. }
         | AuthError::BadMethod { .. }
         | AuthError::Template(_)
-        | AuthError::InvalidInput { .. }) => ApiError::bad_request("invalid_oauth_request", e.to_string()),
+        | AuthError::InvalidInput { .. }) => {
+            ApiError::bad_request("invalid_oauth_request", e.to_string())
+        }
         e @ (AuthError::Provider { .. }
         | AuthError::ReconnectRequired { .. }
-        | AuthError::BadTokenResponse(_)) => ApiError::bad_request(
-            "credential_rejected",
-            format!("nothing was changed: {e}"),
-        ),
-        e @ (AuthError::Transient { .. } | AuthError::Busy) => {
-            ApiError::new(StatusCode::BAD_GATEWAY, "provider_unavailable", e.to_string())
+        | AuthError::BadTokenResponse(_)) => {
+            ApiError::bad_request("credential_rejected", format!("nothing was changed: {e}"))
         }
+        e @ (AuthError::Transient { .. } | AuthError::Busy) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "provider_unavailable",
+            e.to_string(),
+        ),
         e => ApiError::internal(e),
     }
 }
@@ -190,7 +187,9 @@ fn rebase(url: &str, base: &Url) -> String {
 
 /// The user's own OAuth app from the request's `client_id` + `client_secret`.
 fn own_client(credentials: &BTreeMap<String, String>) -> ApiResult<Option<ClientChoice>> {
-    let id = credentials.get("client_id").filter(|v| !v.trim().is_empty());
+    let id = credentials
+        .get("client_id")
+        .filter(|v| !v.trim().is_empty());
     let secret = credentials.get("client_secret").filter(|v| !v.is_empty());
     match (id, secret) {
         (Some(id), Some(secret)) => Ok(Some(ClientChoice::Own {
@@ -290,7 +289,8 @@ async fn direct_grant(
         }
         AuthKind::Oauth2Password => {
             let username = credentials.get("username").cloned().unwrap_or_default();
-            let password = SecretString::new(credentials.get("password").cloned().unwrap_or_default());
+            let password =
+                SecretString::new(credentials.get("password").cloned().unwrap_or_default());
             state
                 .flows
                 .password_grant(
@@ -349,7 +349,10 @@ async fn zoom_session_notice(
         .await
         .map_err(ApiError::internal)?;
     let mut names = Vec::new();
-    for other in existing.iter().filter(|c| c.id != conn.id && c.account.is_some()) {
+    for other in existing
+        .iter()
+        .filter(|c| c.id != conn.id && c.account.is_some())
+    {
         if let Ok(Some(folder)) = state.repo.folder(caller.tenant_id, other.folder_id).await
             && folder.visible_to(caller)
         {
@@ -605,10 +608,12 @@ pub(crate) async fn forget_credential(state: &AppState, conn: &Connection) -> Op
     }
     let cref = match conn_ref(state, conn).await {
         Ok(r) => r,
-        Err(e) => return Some(Warning {
-            code: "revocation_failed".into(),
-            message: e.message,
-        }),
+        Err(e) => {
+            return Some(Warning {
+                code: "revocation_failed".into(),
+                message: e.message,
+            });
+        }
     };
     match state.tokens.delete_credential(cref).await {
         Ok(outcome) => revocation_warning(outcome),
@@ -670,7 +675,12 @@ async fn callback(
             if let Some(p) = failure.error.provider_message() {
                 lines.push(format!("The provider said: {p}"));
             }
-            return page(StatusCode::BAD_REQUEST, "Connection failed", &lines[0], &lines[1..]);
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Connection failed",
+                &lines[0],
+                &lines[1..],
+            );
         }
     };
     match finish(&state, done).await {
@@ -691,7 +701,12 @@ async fn callback(
                 &notes,
             )
         }
-        Err(lines) => page(StatusCode::BAD_REQUEST, "Connection failed", &lines[0], &lines[1..]),
+        Err(lines) => page(
+            StatusCode::BAD_REQUEST,
+            "Connection failed",
+            &lines[0],
+            &lines[1..],
+        ),
     }
 }
 
@@ -709,7 +724,11 @@ async fn finish(
     };
     let conn = match state.repo.connection(tenant, id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return Err(vec!["The connection was deleted while you were signing in. Create it again.".into()]),
+        Ok(None) => {
+            return Err(vec![
+                "The connection was deleted while you were signing in. Create it again.".into(),
+            ]);
+        }
         Err(e) => return Err(internal(&e)),
     };
     let Some(entry) = state.registry.get(tenant, &conn.connector_id) else {
@@ -737,7 +756,9 @@ async fn finish(
             trial.status = ConnectionStatus::Disconnected;
             trial.status_message = Some(lines[0].clone());
             trial.account = conn.account.clone();
-            save(state, &trial).await.map_err(|e| internal(&e.message))?;
+            save(state, &trial)
+                .await
+                .map_err(|e| internal(&e.message))?;
         }
         return Err(lines);
     }
@@ -749,7 +770,9 @@ async fn finish(
     trial.account = conn.account.clone().or(trial.account);
     let named = conn.name != entry.manifest().name;
     default_name(entry.manifest(), &mut trial, named);
-    save(state, &trial).await.map_err(|e| internal(&e.message))?;
+    save(state, &trial)
+        .await
+        .map_err(|e| internal(&e.message))?;
     let warnings = same_account_warnings(state, &trial)
         .await
         .map_err(|e| internal(&e.message))?;
@@ -773,12 +796,14 @@ async fn finish(
 }
 
 /// A small page for the person in the browser; every text is escaped.
-fn page(status: StatusCode, title: &str, message: &str, notes: &[String]) -> (StatusCode, Html<String>) {
+fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    notes: &[String],
+) -> (StatusCode, Html<String>) {
     use html_escape::encode_text as esc;
-    let notes: String = notes
-        .iter()
-        .map(|n| format!("<p>{}</p>", esc(n)))
-        .collect();
+    let notes: String = notes.iter().map(|n| format!("<p>{}</p>", esc(n))).collect();
     (
         status,
         Html(format!(

@@ -179,7 +179,9 @@ async fn delete_default(
     if !removed {
         return Err(ApiError::not_found(
             "oauth_app_not_found",
-            format!("there is no default OAuth app for `{connector}`; GET /api/v1/settings/oauth-apps lists them"),
+            format!(
+                "there is no default OAuth app for `{connector}`; GET /api/v1/settings/oauth-apps lists them"
+            ),
         ));
     }
     crate::audit(&state, &caller, "settings.oauth_app_delete", &connector).await;

@@ -143,7 +143,10 @@ impl ConnectionServices for Services {
         }
     }
 
-    async fn refresh_credential(&self, rejected: &Credential) -> Result<Credential, CredentialError> {
+    async fn refresh_credential(
+        &self,
+        rejected: &Credential,
+    ) -> Result<Credential, CredentialError> {
         if self.candidate.is_some() {
             return Err(CredentialError::ReconnectRequired(
                 "the provider rejected the credential".into(),

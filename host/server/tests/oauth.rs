@@ -108,8 +108,17 @@ async fn start_zoom(api: &Api, kind: &str, extra: Value) -> Reply {
 
 fn authorize_url(reply: &Reply) -> Url {
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.body["connection"]["status"], "pending", "{}", reply.text);
-    Url::parse(reply.body["authorize_url"].as_str().expect("an authorize URL")).unwrap()
+    assert_eq!(
+        reply.body["connection"]["status"], "pending",
+        "{}",
+        reply.text
+    );
+    Url::parse(
+        reply.body["authorize_url"]
+            .as_str()
+            .expect("an authorize URL"),
+    )
+    .unwrap()
 }
 
 /// A Zoom connection through the whole authorization-code flow; returns
@@ -122,7 +131,10 @@ async fn connect_zoom(t: &TestServer, api: &Api, extra: Value) -> (String, Url, 
         .unwrap();
     let (status, page) = visit(&callback).await;
     assert_eq!(status, 200, "{page}");
-    let id = created.body["connection"]["id"].as_str().unwrap().to_string();
+    let id = created.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     (id, callback, page)
 }
 
@@ -187,11 +199,17 @@ async fn zoom_connects_through_the_callback_and_creates_a_meeting() {
     let id = created.body["connection"]["id"].as_str().unwrap();
     let c = api.get(&format!("/api/v1/connections/{id}")).await.body;
     assert_eq!(c["status"], "connected", "{c}");
-    assert_eq!(c["account"]["id"], "zu-alice", "account from check-connection");
+    assert_eq!(
+        c["account"]["id"], "zu-alice",
+        "account from check-connection"
+    );
     assert_eq!(c["name"], "Zoom (Alice Example)");
     let mut granted: Vec<String> = serde_json::from_value(c["granted_scopes"].clone()).unwrap();
     granted.sort();
-    assert_eq!(granted, ["meeting:write", "recording:read", "user_info:read"]);
+    assert_eq!(
+        granted,
+        ["meeting:write", "recording:read", "user_info:read"]
+    );
 
     let r = api
         .post(
@@ -227,8 +245,16 @@ async fn a_connection_without_meeting_write_is_refused_403_naming_the_scope() {
         )
         .await;
     assert_error(&r, 403, "missing_scopes");
-    assert!(r.body["message"].as_str().unwrap().contains("meeting:write"));
-    assert_eq!(r.body["details"]["missing_scopes"], json!(["meeting:write"]));
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap()
+            .contains("meeting:write")
+    );
+    assert_eq!(
+        r.body["details"]["missing_scopes"],
+        json!(["meeting:write"])
+    );
     assert_eq!(zoom.api_calls(), calls, "refused before calling Zoom");
     t.server.shutdown().await.unwrap();
 }
@@ -314,7 +340,10 @@ async fn callback_errors_end_the_pending_connection_with_a_clear_page() {
     let c = api.get(&format!("/api/v1/connections/{id}")).await.body;
     assert_eq!(c["status"], "disconnected");
     assert!(
-        c["message"].as_str().unwrap().contains("Access was not granted"),
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Access was not granted"),
         "{c}"
     );
     zoom.set_consent_required(false);
@@ -395,11 +424,17 @@ async fn an_expired_token_is_refreshed_once_and_invalid_grant_disconnects() {
     let c = api.get(&format!("/api/v1/connections/{id}")).await.body;
     assert_eq!(c["status"], "disconnected", "{c}");
     assert!(
-        c["message"].as_str().unwrap().contains("Reconnect required"),
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("Reconnect required"),
         "{c}"
     );
     assert!(
-        c["provider_error"].as_str().unwrap().contains("Invalid Token!"),
+        c["provider_error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid Token!"),
         "{c}"
     );
 
@@ -451,7 +486,10 @@ async fn deleting_an_oauth_connection_revokes_its_tokens_at_zoom() {
             .contains(&cred.refresh_token.as_ref().unwrap().expose().to_string())
     );
     assert!(!zoom.access_token_is_live(cred.access_token.expose()));
-    assert_eq!(api.get(&format!("/api/v1/connections/{id}")).await.status, 404);
+    assert_eq!(
+        api.get(&format!("/api/v1/connections/{id}")).await.status,
+        404
+    );
     t.server.shutdown().await.unwrap();
 }
 
@@ -463,8 +501,14 @@ async fn without_an_operator_app_the_flow_is_refused_naming_the_settings() {
     let r = start_zoom(&api, "oauth2_authorization_code", json!({})).await;
     assert_error(&r, 400, "oauth_app_not_configured");
     let message = r.body["message"].as_str().unwrap();
-    assert!(message.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID"), "{message}");
-    assert!(message.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET"), "{message}");
+    assert!(
+        message.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID"),
+        "{message}"
+    );
+    assert!(
+        message.contains("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET"),
+        "{message}"
+    );
     assert_eq!(
         api.get("/api/v1/connections").await.body["total"],
         0,
@@ -491,7 +535,11 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
     let own = ZoomApp {
         client_id: "acme-own-app".into(),
         client_secret: "acme-own-secret".into(),
-        scopes: vec!["meeting:write".into(), "recording:read".into(), "user_info:read".into()],
+        scopes: vec![
+            "meeting:write".into(),
+            "recording:read".into(),
+            "user_info:read".into(),
+        ],
     };
     let other = ZoomApp {
         client_id: "acme-other-app".into(),
@@ -543,12 +591,18 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
     assert_error(&r, 403, "admin_required");
     let created = start_zoom(&user, "oauth2_byoa", json!({})).await;
     let url = authorize_url(&created);
-    assert!(url.query_pairs().any(|(k, v)| k == "client_id" && v == own.client_id.as_str()));
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "client_id" && v == own.client_id.as_str())
+    );
     let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
         .await
         .unwrap();
     assert_eq!(visit(&callback).await.0, 200);
-    let id = created.body["connection"]["id"].as_str().unwrap().to_string();
+    let id = created.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let first = stored(&t, &user, &id).await;
 
     // Another app: the old tokens are revoked and dropped, and the
@@ -564,7 +618,10 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
     assert_eq!(r.body["connection"]["status"], "disconnected");
     assert!(!zoom.access_token_is_live(first.access_token.expose()));
     let url = Url::parse(r.body["authorize_url"].as_str().unwrap()).unwrap();
-    assert!(url.query_pairs().any(|(k, v)| k == "client_id" && v == other.client_id.as_str()));
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "client_id" && v == other.client_id.as_str())
+    );
     let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
         .await
         .unwrap();

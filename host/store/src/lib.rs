@@ -49,10 +49,10 @@ pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
     Scope, TenantId, TriggerId, UserId,
 };
+pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
 pub use plugboard_vault::{
     Progress, RootKeySource, RootRotation, SecretBytes, SecretString, progress_bar,
 };
-pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
 pub use rotation::{ReencryptReport, RotationReport};
 pub use secrets::{
     CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
