@@ -7,10 +7,30 @@
 mod common;
 
 use common::*;
-use plugboard_auth::{AuthError, ClientChoice, Credential, Grant};
+use plugboard_auth::{AuthError, AuthFlows, ClientChoice, Credential, Grant};
 use plugboard_manifest::AuthKind;
 use plugboard_test_support::FakeZoom;
 use plugboard_vault::SecretString;
+
+/// Alice's password grant through `kind`'s method with Plugboard's app.
+async fn grant(
+    flows: &AuthFlows,
+    zoom: &FakeZoom,
+    kind: AuthKind,
+    password: &str,
+) -> Result<Credential, AuthError> {
+    flows
+        .password_grant(
+            "zoom",
+            &zoom_method(kind),
+            &zoom_config(zoom),
+            ClientChoice::Operator,
+            None,
+            "alice@example.com",
+            &SecretString::new(password.into()),
+        )
+        .await
+}
 
 #[tokio::test]
 async fn a_password_grant_gives_a_working_refreshable_credential() {
@@ -19,20 +39,7 @@ async fn a_password_grant_gives_a_working_refreshable_credential() {
     let env = Env::new().await;
     let apps = zoom_apps();
     let flows = env.flows(&apps);
-    let method = zoom_method(AuthKind::Oauth2Password);
-    let config = zoom_config(&zoom);
-    let password = SecretString::new("correct horse".into());
-
-    let credential = flows
-        .password_grant(
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-            None,
-            "alice@example.com",
-            &password,
-        )
+    let credential = grant(&flows, &zoom, AuthKind::Oauth2Password, "correct horse")
         .await
         .unwrap();
     let Credential::OAuth2(o) = &credential else {
@@ -69,19 +76,7 @@ async fn a_wrong_password_or_an_undeclared_grant_is_refused() {
     let env = Env::new().await;
     let apps = zoom_apps();
     let flows = env.flows(&apps);
-    let config = zoom_config(&zoom);
-    let wrong = SecretString::new("battery staple".into());
-
-    let err = flows
-        .password_grant(
-            "zoom",
-            &zoom_method(AuthKind::Oauth2Password),
-            &config,
-            ClientChoice::Operator,
-            None,
-            "alice@example.com",
-            &wrong,
-        )
+    let err = grant(&flows, &zoom, AuthKind::Oauth2Password, "battery staple")
         .await
         .unwrap_err();
     assert!(
@@ -91,18 +86,14 @@ async fn a_wrong_password_or_an_undeclared_grant_is_refused() {
     assert!(!err.to_string().contains("battery staple"), "{err}");
 
     // A connector that does not declare the grant cannot use it.
-    let err = flows
-        .password_grant(
-            "zoom",
-            &zoom_method(AuthKind::Oauth2AuthorizationCode),
-            &config,
-            ClientChoice::Operator,
-            None,
-            "alice@example.com",
-            &wrong,
-        )
-        .await
-        .unwrap_err();
+    let err = grant(
+        &flows,
+        &zoom,
+        AuthKind::Oauth2AuthorizationCode,
+        "battery staple",
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, AuthError::BadMethod { .. }), "{err:?}");
     assert_eq!(zoom.token_calls(), 1, "only the first attempt reached Zoom");
 }

@@ -707,19 +707,17 @@ async fn store_credentials(
     Ok(())
 }
 
-/// Zoom keeps one OAuth session per app and user (seed 002): other
-/// connections of the same connector and account stop working.
-pub(crate) async fn same_account_warnings(
+/// The tenant's other connections of `conn`'s connector when that
+/// connector keeps one OAuth session per app and user (Zoom, seed 002);
+/// empty for every other connector.
+pub(crate) async fn single_session_siblings(
     state: &AppState,
     conn: &Connection,
-) -> ApiResult<Vec<Warning>> {
-    let Some(account) = &conn.account else {
-        return Ok(vec![]);
-    };
+) -> ApiResult<Vec<Connection>> {
     if conn.connector_id != "zoom" {
         return Ok(vec![]);
     }
-    let others = state
+    let all = state
         .repo
         .connections(
             conn.tenant_id,
@@ -730,9 +728,21 @@ pub(crate) async fn same_account_warnings(
         )
         .await
         .map_err(ApiError::internal)?;
+    Ok(all.into_iter().filter(|c| c.id != conn.id).collect())
+}
+
+/// Zoom keeps one OAuth session per app and user (seed 002): other
+/// connections of the same connector and account stop working.
+pub(crate) async fn same_account_warnings(
+    state: &AppState,
+    conn: &Connection,
+) -> ApiResult<Vec<Warning>> {
+    let Some(account) = &conn.account else {
+        return Ok(vec![]);
+    };
     let mut warnings = Vec::new();
-    for mut other in others {
-        if other.id == conn.id || other.account.as_ref().map(|a| &a.id) != Some(&account.id) {
+    for mut other in single_session_siblings(state, conn).await? {
+        if other.account.as_ref().map(|a| &a.id) != Some(&account.id) {
             continue;
         }
         other.status = ConnectionStatus::Disconnected;

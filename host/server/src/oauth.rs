@@ -41,12 +41,12 @@ use crate::AppState;
 use crate::config::Config;
 use crate::connections::{
     ConnectionView, CreatedConnection, Warning, call_error, run_check, same_account_warnings, save,
+    single_session_siblings,
 };
 use crate::connectors::ConnectorEntry;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::model::*;
-use crate::repo::ConnectionFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(callback))
@@ -334,25 +334,9 @@ async fn zoom_session_notice(
     caller: &Caller,
     conn: &Connection,
 ) -> ApiResult<Vec<Warning>> {
-    if conn.connector_id != "zoom" {
-        return Ok(vec![]);
-    }
-    let existing = state
-        .repo
-        .connections(
-            caller.tenant_id,
-            &ConnectionFilter {
-                connector_id: Some(conn.connector_id.clone()),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let existing = single_session_siblings(state, conn).await?;
     let mut names = Vec::new();
-    for other in existing
-        .iter()
-        .filter(|c| c.id != conn.id && c.account.is_some())
-    {
+    for other in existing.iter().filter(|c| c.account.is_some()) {
         if let Ok(Some(folder)) = state.repo.folder(caller.tenant_id, other.folder_id).await
             && folder.visible_to(caller)
         {

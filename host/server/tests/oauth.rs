@@ -8,51 +8,22 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use common::*;
 use plugboard_auth::Credential;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
-use plugboard_test_support::{FakeZoom, OidcProvider, TokenFault, ZoomApp};
+use plugboard_test_support::{FakeZoom, LogCapture, OidcProvider, TokenFault, ZoomApp};
 use serde_json::{Value, json};
 use url::Url;
 
-// ---------------------------------------------------------------------------
-// Log capture: every log line of this test binary, at debug level.
-
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The process-wide log buffer (server tasks run on any worker thread, so
-/// the subscriber is global).
-fn logs() -> &'static Logs {
-    static LOGS: OnceLock<Logs> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Logs::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || writer.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-        logs
-    })
+/// Every log line of this test binary, at debug level (server tasks run
+/// on any worker thread, so the capture is global).
+fn logs() -> &'static LogCapture {
+    LogCapture::global(tracing::Level::DEBUG)
 }
 
 /// None of `secrets` is in a response body or in the logs.
 fn assert_no_secret_leaked(api: &Api, secrets: &[String]) {
-    let logs = String::from_utf8_lossy(&logs().0.lock().unwrap()).to_string();
+    let logs = logs().text();
     assert!(
         logs.contains("response"),
         "the log capture must see the server's request logs"

@@ -7,6 +7,7 @@
 //!   killed on drop; needs `npm ci --prefix tests/support/oidc` once.
 //! - [`browser`]: drive an authorize URL through login/consent pages over
 //!   plain HTTP up to the redirect back to Plugboard's callback.
+//! - [`LogCapture`]: log lines in memory, to assert no secret was logged.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -14,9 +15,11 @@
 
 pub mod browser;
 mod fake_zoom;
+mod logs;
 mod oidc;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};
+pub use logs::LogCapture;
 pub use oidc::{OidcClient, OidcProvider};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).
