@@ -92,14 +92,19 @@ fn authorize_url(reply: &Reply) -> Url {
     .unwrap()
 }
 
+/// Alice allows access at the fake Zoom; the URL back to Plugboard.
+async fn allow_at_zoom(t: &TestServer, url: &Url) -> Url {
+    authorize_with_zoom(url, &callback_prefix(t), Consent::Allow)
+        .await
+        .unwrap()
+}
+
 /// A Zoom connection through the whole authorization-code flow; returns
 /// its id, the callback URL used, and the page Plugboard showed.
 async fn connect_zoom(t: &TestServer, api: &Api, extra: Value) -> (String, Url, String) {
     let created = start_zoom(api, "oauth2_authorization_code", extra).await;
     let url = authorize_url(&created);
-    let callback = authorize_with_zoom(&url, &callback_prefix(t), Consent::Allow)
-        .await
-        .unwrap();
+    let callback = allow_at_zoom(t, &url).await;
     let (status, page) = visit(&callback).await;
     assert_eq!(status, 200, "{page}");
     let id = created.body["connection"]["id"]
@@ -160,9 +165,7 @@ async fn zoom_connects_through_the_callback_and_creates_a_meeting() {
     assert_eq!(q["client_id"], FakeZoom::CLIENT_ID);
     assert_eq!(q["redirect_uri"], callback_prefix(&t));
     assert_eq!(q["code_challenge_method"], "S256");
-    let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
-        .await
-        .unwrap();
+    let callback = allow_at_zoom(&t, &url).await;
     let (status, page) = visit(&callback).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("connected as Alice Example"), "{page}");
@@ -427,9 +430,7 @@ async fn a_second_zoom_connection_to_the_same_account_warns_and_marks_the_older(
     assert_eq!(warning["code"], "zoom_single_session", "{}", created.text);
     assert!(warning["message"].as_str().unwrap().contains(&older));
     let url = authorize_url(&created);
-    let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
-        .await
-        .unwrap();
+    let callback = allow_at_zoom(&t, &url).await;
     let (status, page) = visit(&callback).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("stopped working"), "{page}");
@@ -566,9 +567,7 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
         url.query_pairs()
             .any(|(k, v)| k == "client_id" && v == own.client_id.as_str())
     );
-    let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
-        .await
-        .unwrap();
+    let callback = allow_at_zoom(&t, &url).await;
     assert_eq!(visit(&callback).await.0, 200);
     let id = created.body["connection"]["id"]
         .as_str()
@@ -593,9 +592,7 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
         url.query_pairs()
             .any(|(k, v)| k == "client_id" && v == other.client_id.as_str())
     );
-    let callback = authorize_with_zoom(&url, &callback_prefix(&t), Consent::Allow)
-        .await
-        .unwrap();
+    let callback = allow_at_zoom(&t, &url).await;
     assert_eq!(visit(&callback).await.0, 200);
     let c = user.get(&format!("/api/v1/connections/{id}")).await.body;
     assert_eq!(c["status"], "connected", "{c}");
