@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::*;
 use plugboard_auth::Credential;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
@@ -462,6 +464,21 @@ async fn deleting_an_oauth_connection_revokes_its_tokens_at_zoom() {
         api.get(&format!("/api/v1/connections/{id}")).await.status,
         404
     );
+
+    // Zoom unreachable: the connection is deleted anyway, with a warning.
+    let (id, _, _) = connect_zoom(&t, &api, json!({})).await;
+    drop(zoom);
+    let r = api.delete(&format!("/api/v1/connections/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["warnings"][0]["code"], "revocation_failed",
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        api.get(&format!("/api/v1/connections/{id}")).await.status,
+        404
+    );
     t.server.shutdown().await.unwrap();
 }
 
@@ -605,5 +622,106 @@ async fn byoa_uses_the_organization_default_and_a_new_app_forces_reauthorization
     secrets.push(other.client_secret.clone());
     assert_no_secret_leaked(&api, &secrets);
     assert_no_secret_leaked(&user, &secrets);
+    t.server.shutdown().await.unwrap();
+}
+
+/// A loopback resource server that accepts any bearer token at `/whoami`
+/// and remembers the last one it saw.
+async fn resource_server() -> (String, Arc<Mutex<Option<String>>>) {
+    let seen: Arc<Mutex<Option<String>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/whoami",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let record = record.clone();
+            async move {
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::to_string);
+                match token {
+                    Some(t) => {
+                        *record.lock().unwrap() = Some(t);
+                        (
+                            axum::http::StatusCode::OK,
+                            axum::Json(json!({"id": "svc-reporting", "name": "Reporting job"})),
+                        )
+                    }
+                    None => (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        axum::Json(json!({"message": "no token"})),
+                    ),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_fetch_a_token_at_create_and_check_it() {
+    logs();
+    let t = start_server().await;
+    let oidc = OidcProvider::start(&[&callback_prefix(&t)]).await.unwrap();
+    let (api_url, seen) = resource_server().await;
+    let api = Api::new(&t.base, Some(&t.admin_token));
+    let client = OidcProvider::BASIC_CLIENT;
+    let body = |secret: &str| {
+        json!({
+            "connector": "oauth2",
+            "auth_kind": "oauth2_client_credentials",
+            "config": {
+                "api_base_url": api_url,
+                "token_url": oidc.token_url(),
+                "userinfo_path": "/whoami",
+            },
+            "credentials": {"client_id": client.client_id, "client_secret": secret},
+        })
+    };
+
+    // A wrong secret: the provider refuses, nothing is created.
+    let r = api
+        .post("/api/v1/connections", body("not-the-secret"))
+        .await;
+    assert_error(&r, 400, "credential_rejected");
+    assert_eq!(api.get("/api/v1/connections").await.body["total"], 0);
+
+    let r = api
+        .post("/api/v1/connections", body(client.client_secret))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r.body["authorize_url"].is_null());
+    let c = &r.body["connection"];
+    assert_eq!(c["status"], "connected", "{c}");
+    assert_eq!(
+        c["account"]["id"], "svc-reporting",
+        "account from check-connection"
+    );
+    let id = c["id"].as_str().unwrap();
+    let cred = stored(&t, &api, id).await;
+    assert_eq!(cred.grant, plugboard_auth::Grant::ClientCredentials);
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some(cred.access_token.expose()),
+        "the check used the token oidc-provider issued"
+    );
+    let r = api
+        .post(
+            &format!("/api/v1/connections/{id}/invoke/request"),
+            json!({"method": "GET", "path": "/whoami"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_no_secret_leaked(
+        &api,
+        &[
+            client.client_secret.to_string(),
+            cred.access_token.expose().to_string(),
+        ],
+    );
     t.server.shutdown().await.unwrap();
 }
