@@ -5,9 +5,12 @@
 //! never logs a secret or returns one in a response: credentials go from
 //! the request straight into the repository's secret slots.
 //!
-//! Layout: one module per resource (`connections`, `connectors`, `folders`),
-//! each with its routes, request/response types and OpenAPI annotations;
-//! `system` holds health, readiness and the OpenAPI document.
+//! Layout: one module per resource (`connections`, `connectors`, `folders`,
+//! `oauth_apps`), each with its routes, request/response types and OpenAPI
+//! annotations; `oauth` runs the OAuth flows of connections and serves
+//! `/provisioning_/callback`; `services` hands a connection's credential
+//! (through the token manager) to the runtime; `system` holds health,
+//! readiness and the OpenAPI document.
 
 pub mod config;
 pub mod connections;
