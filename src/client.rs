@@ -108,6 +108,9 @@ pub enum ConnectionsCommand {
         credential_env: Vec<String>,
         #[arg(long)]
         polling_frequency: Option<u32>,
+        /// OAuth sign-in: seconds to wait for it to finish.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
         #[command(flatten)]
         conn: Conn,
     },
@@ -142,11 +145,15 @@ pub enum ConnectionsCommand {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Reconnect with new credentials (read from environment variables).
+    /// Reconnect with new credentials (read from environment variables),
+    /// or, for OAuth, sign in again (the URL is printed and waited for).
     Reconnect {
         id: String,
         #[arg(long = "credential-env", value_name = "FIELD=ENV_VAR")]
         credential_env: Vec<String>,
+        /// OAuth sign-in: seconds to wait for it to finish.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
         #[command(flatten)]
         conn: Conn,
     },
@@ -584,6 +591,46 @@ pub async fn folders(cmd: FoldersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn print_warnings(v: &Value) {
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", s(w, "message"));
+    }
+}
+
+/// After printing an authorize URL: poll the connection until the
+/// provider's callback changed it (Connected, or Disconnected with the
+/// reason), or until `timeout`.
+async fn await_authorization(api: &Api, started: &Value, timeout: Duration) -> anyhow::Result<()> {
+    let id = s(started, "id");
+    let before = started["updated_at"].clone();
+    println!(
+        "Waiting for the sign-in to finish (up to {} s)…",
+        timeout.as_secs()
+    );
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = api
+            .call(
+                Method::GET,
+                &format!("/api/v1/connections/{}", enc(&id)),
+                None,
+            )
+            .await?;
+        if now["status"] != json!("pending") && now["updated_at"] != before {
+            print_connection(&now);
+            if now["status"] != json!("connected") {
+                bail!("the sign-in did not succeed: {}", s(&now, "message"));
+            }
+            return Ok(());
+        }
+    }
+    bail!(
+        "the sign-in did not finish within {} s; `plugboard connections show {id}` shows where it stands, and the URL works until it expires",
+        timeout.as_secs()
+    )
+}
+
 pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
     match cmd {
         ConnectionsCommand::List {
@@ -640,6 +687,7 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
             config,
             credential_env,
             polling_frequency,
+            wait,
             conn,
         } => {
             let mut body = json!({
@@ -668,26 +716,13 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             let c = &v["connection"];
+            print_warnings(&v);
             if let Some(url) = v["authorize_url"].as_str() {
                 println!("Open this URL to authorize the connection:\n\n  {url}\n");
-                let id = s(c, "id");
-                println!("Waiting for the provider to call back…");
-                loop {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    let now = api
-                        .call(Method::GET, &format!("/api/v1/connections/{id}"), None)
-                        .await?;
-                    if now["status"] != json!("pending") {
-                        print_connection(&now);
-                        break;
-                    }
-                }
+                await_authorization(&api, c, Duration::from_secs(wait)).await?;
             } else {
                 println!("Created connection:");
                 print_connection(c);
-            }
-            for w in v["warnings"].as_array().into_iter().flatten() {
-                eprintln!("warning: {}", s(w, "message"));
             }
         }
         ConnectionsCommand::Rename { id, name, conn } => {
@@ -779,10 +814,12 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
         ConnectionsCommand::Reconnect {
             id,
             credential_env,
+            wait,
             conn,
         } => {
             let body = json!({ "credentials": credentials_from_env(&credential_env)? });
-            let v = Api::new(&conn)?
+            let api = Api::new(&conn)?;
+            let v = api
                 .call(
                     Method::POST,
                     &format!("/api/v1/connections/{}/reconnect", enc(&id)),
@@ -793,8 +830,10 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
                 print_json(&v);
                 return Ok(());
             }
+            print_warnings(&v);
             if let Some(url) = v["authorize_url"].as_str() {
-                println!("Open this URL to reconnect:\n\n  {url}");
+                println!("Open this URL to reconnect:\n\n  {url}\n");
+                await_authorization(&api, &v["connection"], Duration::from_secs(wait)).await?;
             } else {
                 println!("Reconnected:");
                 print_connection(&v["connection"]);
@@ -806,9 +845,10 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
                 enc(&id),
                 if force { "?force=true" } else { "" }
             );
-            Api::new(&conn)?.call(Method::DELETE, &path, None).await?;
+            let v = Api::new(&conn)?.call(Method::DELETE, &path, None).await?;
             if !conn.json {
                 println!("Deleted connection {id}");
+                print_warnings(&v);
             }
         }
     }

@@ -1,6 +1,8 @@
 //! `plugboard serve` as a process and the CLI over its API: first start,
 //! the printed URL, tables and `--json`, a PAT connection's lifecycle, and
-//! a graceful stop on SIGTERM, and the admin's console password.
+//! a graceful stop on SIGTERM, the admin's console password; an OAuth
+//! connection created from the CLI, which prints the sign-in URL and waits
+//! until the callback connected it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -47,12 +49,19 @@ impl Drop for Serve {
 }
 
 fn serve() -> Serve {
-    // One data directory per server, also when tests of this file run at once.
+    serve_with("pat", &[])
+}
+
+/// `plugboard serve` in a data directory of its own, also when tests of this
+/// file run at once (`name` tells tests apart), with extra environment.
+fn serve_with(name: &str, env: &[(&str, String)]) -> Serve {
     static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let data_dir = std::env::temp_dir().join(format!("plugboard-cli-{}-{n}", std::process::id()));
+    let data_dir =
+        std::env::temp_dir().join(format!("plugboard-cli-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(BIN)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .args([
             "serve",
             "--listen",
@@ -91,15 +100,19 @@ fn serve() -> Serve {
     }
 }
 
-fn cli(s: &Serve, args: &[&str]) -> Output {
-    Command::new(BIN)
+fn cli_command(s: &Serve, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .args(args)
         .env("PLUGBOARD_SERVER", &s.url)
         .env("PLUGBOARD_DATA_DIR", &s.data_dir)
         .env("MY_PAT", "cli-secret-token-1")
-        .env_remove("PLUGBOARD_TOKEN")
-        .output()
-        .unwrap()
+        .env_remove("PLUGBOARD_TOKEN");
+    command
+}
+
+fn cli(s: &Serve, args: &[&str]) -> Output {
+    cli_command(s, args).output().unwrap()
 }
 
 fn ok(out: &Output) -> String {
@@ -291,4 +304,73 @@ fn the_admin_sets_a_console_password_from_the_environment() {
     assert!(!stdout.contains("a long console password"), "{stdout}");
     assert_eq!(sign_in("a long console password"), 200);
     assert_eq!(sign_in("short"), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
+    use plugboard_test_support::FakeZoom;
+    use plugboard_test_support::browser::{Consent, authorize_with_zoom};
+
+    let zoom = FakeZoom::start().await;
+    let s = serve_with(
+        "oauth",
+        &[
+            (
+                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID",
+                FakeZoom::CLIENT_ID.into(),
+            ),
+            (
+                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET",
+                FakeZoom::CLIENT_SECRET.into(),
+            ),
+            ("PLUGBOARD_CONNECTOR_ZOOM_BASE_URL", zoom.api_url()),
+            ("PLUGBOARD_CONNECTOR_ZOOM_OAUTH_BASE_URL", zoom.base_url()),
+        ],
+    );
+    let mut child = cli_command(
+        &s,
+        &[
+            "connections",
+            "create",
+            "zoom",
+            "--auth-kind",
+            "oauth2_authorization_code",
+            "--wait",
+            "60",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("the CLI printed the sign-in URL")
+            .unwrap();
+        if let Some(url) = line.trim().strip_prefix("http") {
+            break url::Url::parse(&format!("http{url}")).unwrap();
+        }
+    };
+    let callback = format!("{}/provisioning_/callback", s.url);
+    let back = authorize_with_zoom(&url, &callback, Consent::Allow)
+        .await
+        .unwrap();
+    let page = reqwest::get(back).await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    let rest: Vec<String> =
+        tokio::task::spawn_blocking(move || lines.map_while(Result::ok).collect())
+            .await
+            .unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let rest = rest.join("\n");
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains("connected"), "{rest}");
+    assert!(rest.contains("Alice Example"), "{rest}");
+    assert!(!rest.contains(FakeZoom::CLIENT_SECRET), "{rest}");
 }

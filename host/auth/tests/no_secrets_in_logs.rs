@@ -3,36 +3,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use plugboard_auth::Credential;
-use plugboard_test_support::{FakeZoom, TokenFault};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use plugboard_test_support::{FakeZoom, LogCapture, TokenFault};
 
 #[tokio::test]
 async fn no_token_or_secret_is_logged() {
-    let logs = Buffer::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = LogCapture::scoped(tracing::Level::TRACE);
 
     let zoom = FakeZoom::start().await;
     let env = Env::new().await;
@@ -63,7 +42,7 @@ async fn no_token_or_secret_is_logged() {
     errors.push(format!("{err} {err:?}"));
     manager.delete_credential(conn).await.unwrap();
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("token endpoint unavailable"),
         "logs were captured:\n{text}"

@@ -22,6 +22,7 @@
 //! | `connectors.<id>.client_id` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID`      | none |
 //! | `connectors.<id>.client_secret` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_SECRET` | none |
 //! | `connectors.<id>.base_url`  | `PLUGBOARD_CONNECTOR_<ID>_BASE_URL`       | the connector's own |
+//! | `connectors.<id>.oauth_base_url` | `PLUGBOARD_CONNECTOR_<ID>_OAUTH_BASE_URL` | the manifest's OAuth endpoints |
 //!
 //! `<ID>` is the connector id upper-cased with `-` as `_` (`zoom` → `ZOOM`).
 //! The file is named by `--config` or `PLUGBOARD_CONFIG`; unknown keys in it
@@ -117,6 +118,10 @@ pub struct ConnectorSettings {
     pub client_secret: Option<Redacted>,
     /// Replaces the connector's API base URL (and is allowed as an API host).
     pub base_url: Option<Url>,
+    /// Replaces the scheme, host and port of the connector's OAuth
+    /// endpoints (authorize, token, revoke), keeping their paths: a
+    /// provider's staging site, or a local fake in tests.
+    pub oauth_base_url: Option<Url>,
 }
 
 /// The TOML file, all keys optional.
@@ -340,6 +345,8 @@ impl Config {
                 (id, "client_id")
             } else if let Some(id) = rest.strip_suffix("_CLIENT_SECRET") {
                 (id, "client_secret")
+            } else if let Some(id) = rest.strip_suffix("_OAUTH_BASE_URL") {
+                (id, "oauth_base_url")
             } else if let Some(id) = rest.strip_suffix("_BASE_URL") {
                 (id, "base_url")
             } else {
@@ -347,7 +354,7 @@ impl Config {
                     key,
                     "…",
                     "connector setting",
-                    "expected PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID, _CLIENT_SECRET or _BASE_URL",
+                    "expected PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID, _CLIENT_SECRET, _BASE_URL or _OAUTH_BASE_URL",
                 ));
             };
             let id = id.to_ascii_lowercase().replace('_', "-");
@@ -355,6 +362,7 @@ impl Config {
             match field {
                 "client_id" => entry.client_id = Some(value.clone()),
                 "client_secret" => entry.client_secret = Some(Redacted::new(value.clone())),
+                "oauth_base_url" => entry.oauth_base_url = Some(parse_base_url(key, value)?),
                 _ => entry.base_url = Some(parse_base_url(key, value)?),
             }
         }
@@ -365,6 +373,20 @@ impl Config {
         for (id, settings) in &connectors {
             if let Some(url) = &settings.base_url {
                 check_http_url(&format!("connectors.{id}.base_url"), url)?;
+            }
+            if let Some(url) = &settings.oauth_base_url {
+                check_http_url(&format!("connectors.{id}.oauth_base_url"), url)?;
+            }
+            if settings.client_id.is_some() != settings.client_secret.is_some() {
+                let (id_env, secret_env) = plugboard_auth::env_keys(id);
+                return Err(invalid(
+                    &format!("connectors.{id}"),
+                    "…",
+                    "OAuth app",
+                    format!(
+                        "set both the client id and the client secret (`{id_env}` and `{secret_env}`, or `client_id` and `client_secret` under [connectors.{id}]), or neither"
+                    ),
+                ));
             }
         }
 

@@ -15,7 +15,6 @@
 //!   returned or logged.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -35,7 +34,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::identity::Caller;
 use crate::model::*;
 use crate::repo::ConnectionFilter;
-use crate::services::Services;
+use crate::services;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -289,7 +288,7 @@ pub async fn visible_connection(
     }
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> ApiResult<T> {
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> ApiResult<T> {
     raw.parse().map_err(|_| {
         ApiError::bad_request(
             "invalid_id",
@@ -298,7 +297,11 @@ fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> ApiResult<T>
     })
 }
 
-fn entry_for(state: &AppState, caller: &Caller, connector: &str) -> ApiResult<ConnectorEntry> {
+pub(crate) fn entry_for(
+    state: &AppState,
+    caller: &Caller,
+    connector: &str,
+) -> ApiResult<ConnectorEntry> {
     state
         .registry
         .get(caller.tenant_id, connector)
@@ -442,13 +445,18 @@ fn credential_fields(kind: AuthKind) -> (&'static [&'static str], &'static [&'st
         AuthKind::PersonalAccessToken => (&["token"], &[]),
         AuthKind::ClientCertificate => (&["cert_pem", "key_pem"], &[]),
         AuthKind::Oauth2AuthorizationCode => (&[], &[]),
-        AuthKind::Oauth2Byoa => (&["client_id", "client_secret"], &[]),
-        AuthKind::Oauth2ClientCredentials => (&["client_id", "client_secret"], &[]),
+        // Without an app of their own, the organization's default (or,
+        // for client credentials, the operator's) is used.
+        AuthKind::Oauth2Byoa => (&[], &["client_id", "client_secret"]),
+        AuthKind::Oauth2ClientCredentials => (&[], &["client_id", "client_secret"]),
         AuthKind::Oauth2Password => (&["username", "password"], &["client_id", "client_secret"]),
     }
 }
 
-fn validate_credentials(kind: AuthKind, given: &BTreeMap<String, String>) -> ApiResult<()> {
+pub(crate) fn validate_credentials(
+    kind: AuthKind,
+    given: &BTreeMap<String, String>,
+) -> ApiResult<()> {
     let (required, optional) = credential_fields(kind);
     for key in given.keys() {
         if !required.contains(&key.as_str()) && !optional.contains(&key.as_str()) {
@@ -508,29 +516,15 @@ pub fn call_context(state: &AppState, conn: &Connection) -> CallContext {
     ctx
 }
 
-fn services_for(
-    state: &AppState,
-    conn: &Connection,
-    candidate: Option<Credential>,
-) -> Arc<Services> {
-    Arc::new(Services {
-        repo: state.repo.clone(),
-        tenant: conn.tenant_id,
-        connection: conn.id,
-        auth_kind: conn.auth_kind,
-        candidate,
-    })
-}
-
 /// Run `check-connection` and record the outcome on `conn` (not saved).
-async fn run_check(
+pub(crate) async fn run_check(
     state: &AppState,
     entry: &ConnectorEntry,
     conn: &mut Connection,
     candidate: Option<Credential>,
 ) -> Result<Account, CallError> {
     let ctx = call_context(state, conn);
-    let services = services_for(state, conn, candidate);
+    let services = services::with_candidate(state, conn, candidate);
     let result = entry.loaded.check_connection(&ctx, services).await;
     conn.updated_at = OffsetDateTime::now_utc();
     match &result {
@@ -671,7 +665,7 @@ pub fn call_error(e: &CallError) -> ApiError {
     }
 }
 
-async fn save(state: &AppState, conn: &Connection) -> ApiResult<()> {
+pub(crate) async fn save(state: &AppState, conn: &Connection) -> ApiResult<()> {
     state
         .repo
         .update_connection(conn)
@@ -713,16 +707,17 @@ async fn store_credentials(
     Ok(())
 }
 
-/// Zoom keeps one OAuth session per app and user (seed 002): other
-/// connections of the same connector and account stop working.
-async fn same_account_warnings(state: &AppState, conn: &Connection) -> ApiResult<Vec<Warning>> {
-    let Some(account) = &conn.account else {
-        return Ok(vec![]);
-    };
+/// The tenant's other connections of `conn`'s connector when that
+/// connector keeps one OAuth session per app and user (Zoom, seed 002);
+/// empty for every other connector.
+pub(crate) async fn single_session_siblings(
+    state: &AppState,
+    conn: &Connection,
+) -> ApiResult<Vec<Connection>> {
     if conn.connector_id != "zoom" {
         return Ok(vec![]);
     }
-    let others = state
+    let all = state
         .repo
         .connections(
             conn.tenant_id,
@@ -733,9 +728,21 @@ async fn same_account_warnings(state: &AppState, conn: &Connection) -> ApiResult
         )
         .await
         .map_err(ApiError::internal)?;
+    Ok(all.into_iter().filter(|c| c.id != conn.id).collect())
+}
+
+/// Zoom keeps one OAuth session per app and user (seed 002): other
+/// connections of the same connector and account stop working.
+pub(crate) async fn same_account_warnings(
+    state: &AppState,
+    conn: &Connection,
+) -> ApiResult<Vec<Warning>> {
+    let Some(account) = &conn.account else {
+        return Ok(vec![]);
+    };
     let mut warnings = Vec::new();
-    for mut other in others {
-        if other.id == conn.id || other.account.as_ref().map(|a| &a.id) != Some(&account.id) {
+    for mut other in single_session_siblings(state, conn).await? {
+        if other.account.as_ref().map(|a| &a.id) != Some(&account.id) {
             continue;
         }
         other.status = ConnectionStatus::Disconnected;
@@ -862,10 +869,6 @@ async fn create_connection(
     let method = manifest
         .auth_method(kind)
         .expect("chosen from the manifest");
-    let scopes = req
-        .scopes
-        .clone()
-        .unwrap_or_else(|| method.scopes_default.clone());
     if let Some(requested) = &req.scopes {
         let offered: Vec<&str> = method
             .scopes_offered
@@ -921,25 +924,18 @@ async fn create_connection(
         updated_at: now,
     };
 
-    if kind.uses_authorize_redirect() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "oauth_not_available",
-            format!(
-                "auth type `{kind}` needs the OAuth flow, which this server build does not run yet; use a connector with a personal access token"
-            ),
-        ));
-    }
-    if matches!(
-        kind,
-        AuthKind::Oauth2ClientCredentials | AuthKind::Oauth2Password
-    ) {
-        let _ = scopes;
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "oauth_not_available",
-            format!("auth type `{kind}` is not available in this server build yet"),
-        ));
+    if kind.is_oauth2() {
+        let (status, created) = crate::oauth::create(
+            &state,
+            &caller,
+            &entry,
+            conn,
+            name.is_some(),
+            &req.credentials,
+            req.scopes.clone(),
+        )
+        .await?;
+        return Ok((status, Json(created)));
     }
 
     // Check with the candidate credential before anything is stored.
@@ -1140,14 +1136,11 @@ async fn reconnect(
     let entry = entry_for(&state, &caller, &c.connector_id)?;
     let kind = c.auth_kind;
     if kind.is_oauth2() {
-        let _ = req.scopes;
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "oauth_not_available",
-            format!(
-                "reconnecting `{kind}` connections needs the OAuth flow, which this server build does not run yet"
-            ),
-        ));
+        validate_credentials(kind, &req.credentials)?;
+        let created =
+            crate::oauth::reconnect(&state, &caller, &entry, c, &req.credentials, req.scopes)
+                .await?;
+        return Ok(Json(created));
     }
     validate_credentials(kind, &req.credentials)?;
     let account_before = c.account.clone();
@@ -1188,20 +1181,33 @@ async fn reconnect(
     }))
 }
 
+/// What a delete could not do, when it did not go entirely smoothly.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub id: ConnectionId,
+    /// E.g. the provider did not confirm the revocation of the tokens.
+    pub warnings: Vec<Warning>,
+}
+
 /// Delete a connection. Refused (409, with the list) while triggers,
-/// processes or apps reference it, unless `force=true`. Tokens are revoked
-/// at the provider where it supports revocation.
+/// processes or apps reference it, unless `force=true`. OAuth tokens are
+/// revoked at the provider where the connector declares a revocation
+/// endpoint; when that fails the connection is still deleted and the
+/// answer is 200 with a warning instead of 204.
 #[utoipa::path(delete, path = "/api/v1/connections/{id}", tag = "connections",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Connection id"), DeleteQuery),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+    responses((status = 204, description = "Deleted"),
+        (status = 200, description = "Deleted, with warnings (tokens not revoked at the provider)", body = Deleted),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Referenced; details list the references", body = ErrorBody)))]
 async fn delete_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     query: Result<Query<DeleteQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
     let id = parse_id(&id, "connection")?;
     let Query(q) = query?;
     let c = visible_connection(&state, &caller, id).await?;
@@ -1225,6 +1231,10 @@ async fn delete_connection(
         )
         .with_details(serde_json::json!({ "references": refs })));
     }
+    let warnings: Vec<Warning> = crate::oauth::forget_credential(&state, &c)
+        .await
+        .into_iter()
+        .collect();
     state
         .repo
         .delete_connection(caller.tenant_id, c.id)
@@ -1263,7 +1273,11 @@ async fn delete_connection(
         &c.id.to_string(),
     )
     .await;
-    Ok(StatusCode::NO_CONTENT)
+    if warnings.is_empty() {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Ok(Json(Deleted { id: c.id, warnings }).into_response())
+    }
 }
 
 /// What references a connection (triggers, processes, apps).
@@ -1398,7 +1412,7 @@ async fn run_invoke(
     }
     let input_text = serde_json::to_string(&input).map_err(ApiError::internal)?;
     let ctx = call_context(state, &c);
-    let services = services_for(state, &c, None);
+    let services = services::for_connection(state, &c);
     match entry
         .loaded
         .invoke(&ctx, services, operation, &input_text)
@@ -1422,6 +1436,7 @@ async fn run_invoke(
                 ConnectorError::Unauthorized { message }
                 | ConnectorError::ReconnectRequired { message },
             ) = e.connector_error()
+                && !already_disconnected(state, &c).await
             {
                 let mut c = c.clone();
                 c.status = ConnectionStatus::Disconnected;
@@ -1434,6 +1449,16 @@ async fn run_invoke(
             Err(call_error(&e))
         }
     }
+}
+
+/// Whether the connection was marked Disconnected during the call (the
+/// token manager after `invalid_grant`, a connector's reconnect request):
+/// that status carries the better message and the provider's words.
+async fn already_disconnected(state: &AppState, c: &Connection) -> bool {
+    matches!(
+        state.repo.connection(c.tenant_id, c.id).await,
+        Ok(Some(now)) if now.status == ConnectionStatus::Disconnected
+    )
 }
 
 /// Run an operation through a connection. The connection's granted scopes

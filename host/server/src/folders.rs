@@ -30,7 +30,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_audit))
 }
 
-fn admin_only(caller: &Caller, what: &str) -> ApiResult<()> {
+pub(crate) fn admin_only(caller: &Caller, what: &str) -> ApiResult<()> {
     if caller.is_admin {
         Ok(())
     } else {

@@ -5,10 +5,13 @@
 //! never logs a secret or returns one in a response: credentials go from
 //! the request straight into the repository's secret slots.
 //!
-//! Layout: one module per resource (`connections`, `connectors`, `folders`),
-//! each with its routes, request/response types and OpenAPI annotations;
-//! `system` holds health, readiness and the OpenAPI document; `session`
-//! signs console users in; `console` serves the web console's static files.
+//! Layout: one module per resource (`connections`, `connectors`, `folders`,
+//! `oauth_apps`), each with its routes, request/response types and OpenAPI
+//! annotations; `oauth` runs the OAuth flows of connections and serves
+//! `/provisioning_/callback`; `services` hands a connection's credential
+//! (through the token manager) to the runtime; `session` signs console users
+//! in; `console` serves the web console's static files; `system` holds health,
+//! readiness and the OpenAPI document.
 
 pub mod config;
 pub mod connections;
@@ -18,6 +21,8 @@ pub mod error;
 pub mod folders;
 pub mod identity;
 pub mod model;
+pub mod oauth;
+pub mod oauth_apps;
 pub mod repo;
 pub mod services;
 pub mod session;
@@ -61,6 +66,12 @@ pub struct Inner {
     pub store: plugboard_store::Store,
     pub public_url: Url,
     pub redirect_uri: Url,
+    /// OAuth flows (authorize URL, callback, client credentials, password
+    /// grant) over the same store.
+    pub flows: plugboard_auth::AuthFlows,
+    /// Every OAuth credential's access token, refreshed single-flight;
+    /// revocation; reconnect-required marking.
+    pub tokens: plugboard_auth::TokenManager,
 }
 
 /// Record an audit event; a failure to record is logged, not fatal.
@@ -136,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
         .merge(session::routes())
+        .merge(oauth::routes())
+        .merge(oauth_apps::routes())
         .split_for_parts();
 
     // The identity and management APIs of seeds 003/004 own their paths
@@ -304,6 +317,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let public_url = config.public_url_for(local_addr);
     let redirect_uri = config.redirect_uri_for(local_addr);
 
+    let (flows, tokens) = oauth::auth_services(&config, &store, &public_url);
+
     let runtime = plugboard_runtime::Runtime::new(runtime_config(&config))
         .map_err(|e| anyhow::anyhow!("starting the connector runtime: {e}"))?;
     let registry = connectors::Registry::new(runtime).await?;
@@ -335,6 +350,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             store,
             public_url: public_url.clone(),
             redirect_uri,
+            flows,
+            tokens,
         }),
     };
     let app = router(state.clone());

@@ -1,39 +1,42 @@
 //! The runtime's [`ConnectionServices`] for one connection of one tenant:
-//! the credential from the repository's secret slots (PAT, client
-//! certificate, OAuth access token), connector secrets under a
-//! `connector:` prefix, and reconnect requests turned into a Disconnected
-//! status. One value is built per call and bound to one (tenant,
-//! connection): nothing here can reach another connection.
+//! the credential (PAT and client certificate from the repository's secret
+//! slots; OAuth access tokens from the [`TokenManager`], refreshed ahead of
+//! expiry and after a 401, single-flight, rotation saved, `invalid_grant`
+//! → Disconnected), connector secrets under a `connector:` prefix, and
+//! reconnect requests turned into a Disconnected status. One value is
+//! built per call and bound to one (tenant, connection): nothing here can
+//! reach another connection. [`for_connection`] builds it.
 //!
 //! Never logs or returns a secret; errors name the field, not the value.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use plugboard_auth::{AuthError, ConnectionRef, TokenManager};
 use plugboard_manifest::AuthKind;
 use plugboard_runtime::{ConnectionServices, Credential, CredentialError, SecretStoreError};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
-use time::OffsetDateTime;
 
+use crate::AppState;
 use crate::config::Redacted;
-use crate::model::{ConnectionId, ConnectionStatus, TenantId};
+use crate::model::{Connection, ConnectionId, TenantId};
 use crate::repo::Repo;
 
 /// Secret slot of a personal access token.
 pub const FIELD_TOKEN: &str = "token";
-/// Secret slot of an OAuth access token.
-pub const FIELD_ACCESS_TOKEN: &str = "access_token";
-/// Secret slot of an OAuth refresh token.
-pub const FIELD_REFRESH_TOKEN: &str = "refresh_token";
 /// Client certificate (PEM, not secret) and key (PEM, secret).
 pub const FIELD_CERT_PEM: &str = "cert_pem";
 pub const FIELD_KEY_PEM: &str = "key_pem";
-/// The user's own OAuth client secret (BYOA, client credentials).
-pub const FIELD_CLIENT_SECRET: &str = "client_secret";
 const CONNECTOR_PREFIX: &str = "connector:";
+
+/// What a person reads when a connector asks for a reconnect.
+const CONNECTOR_RECONNECT_MESSAGE: &str =
+    "The provider asks for this connection to be reconnected.";
 
 pub struct Services {
     pub repo: Arc<dyn Repo>,
+    pub store: plugboard_store::Store,
+    pub tokens: TokenManager,
     pub tenant: TenantId,
     pub connection: ConnectionId,
     pub auth_kind: AuthKind,
@@ -42,7 +45,63 @@ pub struct Services {
     pub candidate: Option<Credential>,
 }
 
+/// The services a call through `conn` uses: its stored credential (OAuth
+/// kinds through the token manager), its connector secrets, its status.
+/// The triggers scheduler builds them the same way to poll.
+pub fn for_connection(state: &AppState, conn: &Connection) -> Arc<Services> {
+    with_candidate(state, conn, None)
+}
+
+/// [`for_connection`], but handing out `candidate` instead of the stored
+/// credential (a check before anything is stored).
+pub fn with_candidate(
+    state: &AppState,
+    conn: &Connection,
+    candidate: Option<Credential>,
+) -> Arc<Services> {
+    Arc::new(Services {
+        repo: state.repo.clone(),
+        store: state.store.clone(),
+        tokens: state.tokens.clone(),
+        tenant: conn.tenant_id,
+        connection: conn.id,
+        auth_kind: conn.auth_kind,
+        candidate,
+    })
+}
+
+/// The runtime's view of a token-manager failure. Messages are the auth
+/// crate's, which never hold a token.
+fn credential_error(e: AuthError) -> CredentialError {
+    match e {
+        AuthError::ReconnectRequired { message, .. } => CredentialError::ReconnectRequired(message),
+        AuthError::NoCredential => CredentialError::ReconnectRequired(
+            "the connection has no credential yet; finish connecting (or reconnect) first".into(),
+        ),
+        e @ (AuthError::Transient { .. } | AuthError::Busy) => {
+            CredentialError::Unavailable(e.to_string())
+        }
+        e => CredentialError::Unavailable(format!("the credential could not be read: {e}")),
+    }
+}
+
 impl Services {
+    /// The store's name for this connection (organization + tenant scope).
+    async fn conn_ref(&self) -> Result<ConnectionRef, CredentialError> {
+        crate::oauth::connection_ref(&self.store, self.tenant, self.connection)
+            .await
+            .map_err(CredentialError::Unavailable)
+    }
+
+    async fn bearer(&self) -> Result<Credential, CredentialError> {
+        let token = self
+            .tokens
+            .access_token(self.conn_ref().await?)
+            .await
+            .map_err(credential_error)?;
+        Ok(Credential::bearer(token.token.expose()))
+    }
+
     async fn slot(&self, field: &str) -> Result<Option<Redacted>, CredentialError> {
         self.repo
             .secret(self.tenant, self.connection, field)
@@ -80,31 +139,36 @@ impl ConnectionServices for Services {
                     key_pem: SecretString::from(key.expose().to_string()),
                 })
             }
-            _ => {
-                let t = self.require(FIELD_ACCESS_TOKEN).await?;
-                Ok(Credential::bearer(t.expose()))
-            }
+            _ => self.bearer().await,
         }
     }
 
     async fn refresh_credential(
         &self,
-        _rejected: &Credential,
+        rejected: &Credential,
     ) -> Result<Credential, CredentialError> {
         if self.candidate.is_some() {
             return Err(CredentialError::ReconnectRequired(
                 "the provider rejected the credential".into(),
             ));
         }
-        // A PAT or certificate cannot be refreshed; OAuth refresh goes
-        // through the auth crate's token manager once it is wired in.
-        match self.auth_kind {
-            AuthKind::PersonalAccessToken | AuthKind::ClientCertificate => {
+        match (self.auth_kind, rejected) {
+            // A PAT or certificate cannot be refreshed.
+            (AuthKind::PersonalAccessToken | AuthKind::ClientCertificate, _) => {
                 Err(CredentialError::ReconnectRequired(
                     "the provider rejected the credential; reconnect with a valid one".into(),
                 ))
             }
-            _ => self.credential().await,
+            (_, Credential::Bearer(sent)) => {
+                let sent = plugboard_vault::SecretString::new(sent.expose_secret().to_string());
+                let token = self
+                    .tokens
+                    .refresh_after_unauthorized(self.conn_ref().await?, &sent)
+                    .await
+                    .map_err(credential_error)?;
+                Ok(Credential::bearer(token.token.expose()))
+            }
+            _ => self.bearer().await,
         }
     }
 
@@ -149,15 +213,16 @@ impl ConnectionServices for Services {
         if self.candidate.is_some() {
             return;
         }
-        if let Ok(Some(mut c)) = self.repo.connection(self.tenant, self.connection).await {
-            c.status = ConnectionStatus::Disconnected;
-            c.status_message =
-                Some("The provider asks for this connection to be reconnected.".into());
-            c.provider_error = Some(message);
-            c.updated_at = OffsetDateTime::now_utc();
-            if let Err(e) = self.repo.update_connection(&c).await {
-                tracing::warn!(connection = %self.connection, error = %e, "could not mark connection disconnected");
-            }
+        let marked = match self.conn_ref().await {
+            Ok(conn) => self
+                .tokens
+                .request_reconnect(conn, CONNECTOR_RECONNECT_MESSAGE, Some(&message))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = marked {
+            tracing::warn!(connection = %self.connection, %error, "could not mark connection disconnected");
         }
     }
 }

@@ -51,6 +51,10 @@ async fn openapi_document_parses_and_lists_the_routes() {
         ("/api/v1/me", "get"),
         ("/api/v1/settings", "put"),
         ("/api/v1/audit", "get"),
+        ("/api/v1/settings/oauth-apps", "get"),
+        ("/api/v1/settings/oauth-apps/{connector}", "put"),
+        ("/api/v1/settings/oauth-apps/{connector}", "delete"),
+        ("/provisioning_/callback", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

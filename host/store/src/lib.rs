@@ -27,6 +27,7 @@ mod error;
 mod identity;
 mod ids;
 mod leases;
+mod oauth_apps;
 mod rotation;
 mod secrets;
 mod server_support;
@@ -51,6 +52,7 @@ pub use ids::{
     AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
     Scope, TenantId, TriggerId, UserId,
 };
+pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
 pub use plugboard_vault::{
     Progress, RootKeySource, RootRotation, SecretBytes, SecretString, progress_bar,
 };

@@ -15,6 +15,7 @@ use plugboard_vault::{Aad, Progress, RootRotation, Sealed};
 use uuid::Uuid;
 
 use crate::db::{now_ms, on_db};
+use crate::oauth_apps::OAUTH_APP_DEFAULT_FIELD;
 use crate::secrets::{CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, PKCE_FIELD};
 use crate::{Store, StoreError};
 
@@ -63,7 +64,7 @@ macro_rules! stale {
     };
 }
 
-const TABLES: [Table; 3] = [
+const TABLES: [Table; 4] = [
     Table {
         name: "credentials",
         select: concat!(
@@ -104,9 +105,24 @@ const TABLES: [Table; 3] = [
         update: "UPDATE pending_authorizations SET key_version = $1, nonce = $2, ciphertext = $3 \
                  WHERE tenant_id = $4 AND id = $5 AND nonce = $6",
     },
+    Table {
+        name: "OAuth app defaults",
+        select: concat!(
+            "SELECT t.tenant_id, t.tenant_id, t.connector, t.key_version, t.nonce, t.ciphertext FROM oauth_app_defaults t WHERE ",
+            stale!("t"),
+            " LIMIT $1"
+        ),
+        count: concat!(
+            "SELECT COUNT(*) FROM oauth_app_defaults t WHERE ",
+            stale!("t")
+        ),
+        update: "UPDATE oauth_app_defaults SET key_version = $1, nonce = $2, ciphertext = $3 \
+                 WHERE tenant_id = $4 AND tenant_id = $5 AND connector = $7 AND nonce = $6",
+    },
 ];
 
-/// Binds the connector secret name only for the statement that has `$7`.
+/// Binds the row name (connector secret name, OAuth app default connector)
+/// only for the statements that have `$7`.
 trait BindName<'q>: Sized {
     fn bind_name(self, name: Option<&'q str>) -> Self;
 }
@@ -236,6 +252,7 @@ impl Store {
                     let field = match (table.name, &name) {
                         ("credentials", _) => CREDENTIAL_FIELD.to_owned(),
                         ("connector secrets", Some(n)) => format!("{CONNECTOR_SECRET_FIELD}{n}"),
+                        ("OAuth app defaults", Some(n)) => format!("{OAUTH_APP_DEFAULT_FIELD}{n}"),
                         _ => PKCE_FIELD.to_owned(),
                     };
                     let aad = Aad::new(tenant, owner, &field);

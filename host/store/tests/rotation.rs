@@ -31,6 +31,16 @@ async fn populate(store: &Store, tenants: usize, per_tenant: usize) -> Fixture {
     for t in 0..tenants {
         let tenant = store.create_tenant(org.id, &format!("t{t}")).await.unwrap();
         let scope = tenant.scope();
+        let app = format!("app-{t}");
+        store
+            .put_oauth_app_default(
+                &scope,
+                "zoom",
+                &app,
+                &SecretString::from(format!("secret-of-{app}")),
+            )
+            .await
+            .unwrap();
         let folder = store.personal_folder(&scope, user.id).await.unwrap();
         for i in 0..per_tenant {
             let c = store
@@ -85,13 +95,23 @@ async fn check_all(store: &Store, fixture: &Fixture) {
             .unwrap()
             .unwrap();
         assert_eq!(got.expose(), hook.as_bytes());
+        let app = store
+            .oauth_app_default(scope, "zoom")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            app.client_secret.expose(),
+            format!("secret-of-{}", app.client_id)
+        );
     }
 }
 
 const STALE_SECRETS: &str = "SELECT \
     (SELECT COUNT(*) FROM credentials t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
     (SELECT COUNT(*) FROM connector_secrets t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
-    (SELECT COUNT(*) FROM pending_authorizations t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id))";
+    (SELECT COUNT(*) FROM pending_authorizations t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
+    (SELECT COUNT(*) FROM oauth_app_defaults t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id))";
 
 async fn rotation_with_live_reads_in_between_keeps_every_secret_readable(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -133,7 +153,8 @@ async fn rotation_with_live_reads_in_between_keeps_every_secret_readable(backend
     let re = report.reencrypt.unwrap();
     assert!(!re.resumed);
     assert_eq!(re.new_data_keys, 3);
-    assert_eq!(re.reencrypted, 3 * 4 * 2 + 3);
+    // credentials and connector secrets, PKCE verifiers, OAuth app defaults
+    assert_eq!(re.reencrypted, 3 * 4 * 2 + 3 + 3);
     assert_eq!(db.scalar(STALE_SECRETS).await, 0);
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM vault_data_keys WHERE root_version <> 2")

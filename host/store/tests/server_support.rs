@@ -1,14 +1,15 @@
 //! The rows `plugboard serve` adds (0003_server): tenant users, API tokens by
-//! hash, connection references, account e-mail, connection settings. Every
-//! one stays inside its tenant, on both backends. Console sessions
-//! (0005_sessions) resolve like tokens and die on expiry or sign-out.
+//! hash, connection references, account e-mail, connection settings, and
+//! (0006) organization default OAuth apps. Every one stays inside its
+//! tenant, on both backends. Console sessions (0005_sessions) resolve like
+//! tokens and die on expiry or sign-out.
 
 mod common;
 
 use common::{Backend, TestDb};
 use plugboard_store::{
     ConnectionId, ConnectionReference, ConnectionSettings, ConnectionState, ConnectionStatus,
-    NewConnection, Scope, Store,
+    NewConnection, Scope, SecretString, Store,
 };
 use time::OffsetDateTime;
 
@@ -17,6 +18,7 @@ on_both_backends!(
     connection_ids_chosen_by_the_caller_and_full_state_round_trip,
     a_session_resolves_to_its_user_until_it_expires_or_is_deleted,
     organizations_are_found_by_name,
+    default_oauth_apps_are_sealed_and_stay_in_their_tenant,
 );
 
 async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
@@ -242,4 +244,41 @@ async fn organizations_are_found_by_name(backend: Backend) {
         Some(org.id)
     );
     assert!(store.find_organization("ACME ").await.unwrap().is_none());
+}
+
+async fn default_oauth_apps_are_sealed_and_stay_in_their_tenant(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, _) = tenant(&store, "a", true).await;
+    let (b, _) = tenant(&store, "b", true).await;
+    let secret = SecretString::from("app-secret-do-not-leak".to_string());
+    store
+        .put_oauth_app_default(&a, "zoom", "acme-app", &secret)
+        .await
+        .unwrap();
+    let got = store.oauth_app_default(&a, "zoom").await.unwrap().unwrap();
+    assert_eq!(
+        (got.client_id.as_str(), got.client_secret.expose()),
+        ("acme-app", "app-secret-do-not-leak")
+    );
+    assert_eq!(
+        store.list_oauth_app_defaults(&a).await.unwrap(),
+        vec![("zoom".to_string(), "acme-app".to_string())]
+    );
+    // Replacing keeps one row; another tenant sees and removes nothing.
+    let newer = SecretString::from("newer-secret".to_string());
+    store
+        .put_oauth_app_default(&a, "zoom", "acme-app-2", &newer)
+        .await
+        .unwrap();
+    assert_eq!(store.list_oauth_app_defaults(&a).await.unwrap().len(), 1);
+    assert!(store.oauth_app_default(&b, "zoom").await.unwrap().is_none());
+    assert!(store.list_oauth_app_defaults(&b).await.unwrap().is_empty());
+    assert!(!store.delete_oauth_app_default(&b, "zoom").await.unwrap());
+    assert!(
+        !String::from_utf8_lossy(&db.dump().await).contains("newer-secret"),
+        "the secret is stored sealed"
+    );
+    assert!(store.delete_oauth_app_default(&a, "zoom").await.unwrap());
+    assert!(store.oauth_app_default(&a, "zoom").await.unwrap().is_none());
 }

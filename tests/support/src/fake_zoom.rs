@@ -13,6 +13,9 @@
 //!   `{"reason":"Invalid Token!","error":"invalid_grant"}`); one OAuth
 //!   session per app + user: a new authorization kills the older tokens.
 //! - `POST /oauth/revoke?token=…` (or `token` in the form): kills the session.
+//! - Not Zoom: a resource-owner `password` grant, off until a password is
+//!   set with [`FakeZoom::set_password`], so the host's password grant
+//!   (RFC 9700 discourages it) has a real counterpart in tests.
 //!
 //! API (`/v2`): `GET /users/me`, `POST /users/me/meetings`,
 //! `GET /users/me/recordings?page_size=&next_page_token=`; each checks its
@@ -155,6 +158,8 @@ struct Inner {
     sessions: HashMap<(String, String), u64>,
     next_session: u64,
     faults: VecDeque<TokenFault>,
+    /// Passwords by user e-mail, for the (non-Zoom) password grant.
+    passwords: HashMap<String, String>,
     recordings: HashMap<String, Vec<Recording>>,
     next_meeting: u64,
     token_calls: u64,
@@ -249,6 +254,12 @@ impl FakeZoom {
     /// The user the authorize page acts for (the "browser session").
     pub fn sign_in(&self, email: &str) {
         self.with(|i| i.signed_in = email.to_string());
+    }
+
+    /// Accept the resource-owner password grant for `email` with `password`
+    /// (Zoom has no such grant; this is for testing the host's).
+    pub fn set_password(&self, email: &str, password: &str) {
+        self.with(|i| i.passwords.insert(email.to_string(), password.to_string()));
     }
 
     /// Show a consent form instead of auto-approving.
@@ -606,6 +617,7 @@ async fn token(
     let response = match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => code_grant(&mut i, &app, &form, with_expiry),
         Some("refresh_token") => refresh_grant(&mut i, &app, &form, with_expiry),
+        Some("password") => password_grant(&mut i, &app, &form, with_expiry),
         _ => oauth_error(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -723,6 +735,41 @@ fn refresh_grant(
         rec.session,
         with_expiry,
     );
+    json_response(StatusCode::OK, body)
+}
+
+fn password_grant(
+    i: &mut Inner,
+    app: &ZoomApp,
+    form: &HashMap<String, String>,
+    with_expiry: bool,
+) -> Response {
+    let (Some(email), Some(password)) = (form.get("username"), form.get("password")) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "username and password are required",
+        );
+    };
+    if i.passwords.get(email) != Some(password) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid username or password",
+        );
+    }
+    let Some(user) = i.users.get(email).map(|u| u.email.clone()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "No such user");
+    };
+    let scopes = form
+        .get("scope")
+        .map(|s| split(s))
+        .unwrap_or(app.scopes.clone());
+    i.next_session += 1;
+    let session = i.next_session;
+    i.sessions
+        .insert((app.client_id.clone(), user.clone()), session);
+    let body = issue_tokens(i, &app.client_id, &user, &scopes, session, with_expiry);
     json_response(StatusCode::OK, body)
 }
 

@@ -8,6 +8,7 @@
 //! - [`browser`]: drive an authorize URL through login/consent pages over
 //!   plain HTTP up to the redirect back to Plugboard's callback.
 //! - [`npm::ensure_installed`]: `npm ci` of a test's pinned packages, once.
+//! - [`LogCapture`]: log lines in memory, to assert no secret was logged.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -15,10 +16,12 @@
 
 pub mod browser;
 mod fake_zoom;
+mod logs;
 pub mod npm;
 mod oidc;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};
+pub use logs::LogCapture;
 pub use oidc::{OidcClient, OidcProvider};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).

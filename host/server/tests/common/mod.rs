@@ -26,9 +26,16 @@ pub struct TestServer {
 /// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
 /// loopback egress allowed (never a default) so connectors reach the fakes.
 pub async fn start_server() -> TestServer {
+    start_server_with(|_| {}).await
+}
+
+/// [`start_server`] with more configuration (operator OAuth apps, endpoint
+/// overrides).
+pub async fn start_server_with(configure: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.egress.allow_loopback = true;
+    configure(&mut config);
     let server = plugboard_server::start(config)
         .await
         .expect("server starts");
