@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::outbox::{OPERATOR_FEED, ms};
+use crate::outbox::ms;
 use crate::poller::{PollError, PollRequest, PolledEvent, Poller};
 use crate::{Clock, Deliverer, Outbox, TriggerError};
 
@@ -477,9 +477,7 @@ impl Scheduler {
             }),
         };
         self.outbox
-            .enqueue(&conn.scope, OPERATOR_FEED, kind, None, &[event], now)
-            .await?;
-        tracing::info!(connection = %conn.id, kind, "operator event");
-        Ok(())
+            .enqueue_operator_event(&self.store, &conn.scope, kind, &event, now)
+            .await
     }
 }

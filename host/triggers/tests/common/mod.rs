@@ -71,7 +71,7 @@ pub async fn open_store(dir: &tempfile::TempDir, database: &Database) -> Store {
 impl Env {
     async fn open(dir: tempfile::TempDir, database: Database) -> Env {
         let store = open_store(&dir, &database).await;
-        let outbox = Outbox::open(&database).await.unwrap();
+        let outbox = Outbox::new(&store);
         let org = store
             .create_organization(&format!("org-{}", uuid::Uuid::now_v7()))
             .await
