@@ -47,7 +47,14 @@ impl Drop for Serve {
 }
 
 fn serve() -> Serve {
-    let data_dir = std::env::temp_dir().join(format!("plugboard-cli-{}", std::process::id()));
+    serve_with("lifecycle", &[])
+}
+
+/// `plugboard serve` on a fresh data directory named after `name` (tests
+/// run in parallel), with `extra` flags.
+fn serve_with(name: &str, extra: &[&str]) -> Serve {
+    let data_dir =
+        std::env::temp_dir().join(format!("plugboard-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data_dir);
     let mut child = Command::new(BIN)
         .args([
@@ -58,6 +65,7 @@ fn serve() -> Serve {
             "--data-dir",
         ])
         .arg(&data_dir)
+        .args(extra)
         .env("PLUGBOARD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -223,4 +231,130 @@ fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
         .unwrap();
     let stdout = ok(&out);
     assert!(stdout.contains("Root key version 2"), "{stdout}");
+}
+
+/// Puts a Connected Zoom connection (as the OAuth flow leaves it: account,
+/// scopes, access token sealed in its secret slot) in the admin's personal
+/// workspace, through the store on the running server's database; this
+/// server build cannot run the Zoom OAuth flow over the API yet.
+async fn seed_zoom_connection(data_dir: &Path, access_token: &str) -> String {
+    use plugboard_store::{ConnectionStatus, NewConnection, Store};
+    let store = Store::open_data_dir(data_dir, None).await.unwrap();
+    let scope = store.all_tenant_scopes().await.unwrap()[0];
+    let admin = store.list_users(scope.org).await.unwrap()[0].id;
+    let folder = store.personal_folder(&scope, admin).await.unwrap();
+    let mut new = NewConnection::new(folder.id, "zoom", "oauth2_authorization_code", "Zoom");
+    new.status = ConnectionStatus::Connected;
+    new.config = serde_json::json!([]);
+    new.polling_frequency_seconds = Some(120);
+    new.make_default = true;
+    new.created_by = Some(admin);
+    let conn = store.create_connection(&scope, new).await.unwrap();
+    let scopes = ["meeting:write", "recording:read", "user_info:read"].map(String::from);
+    store
+        .set_connection_account(&scope, conn.id, Some("zu-alice"), Some("Alice"), &scopes)
+        .await
+        .unwrap();
+    store
+        .put_connector_secret(&scope, conn.id, "access_token", access_token.as_bytes())
+        .await
+        .unwrap();
+    store.close().await;
+    conn.id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_manages_trigger_subscriptions_over_the_api() {
+    let zoom = plugboard_test_support::FakeZoom::start().await;
+    let base = format!("zoom={}", zoom.api_url());
+    let s = serve_with("triggers", &["--connector-base-url", &base]);
+    let conn =
+        seed_zoom_connection(&s.data_dir, &zoom.authorization_code_access_token().await).await;
+    let hook = fake_api();
+
+    let out = ok(&cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--webhook",
+            &format!("{hook}/hook"),
+        ],
+    ));
+    assert!(out.contains("whsec_"), "the secret is shown once: {out}");
+    let created = json(&cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--pull",
+            "--json",
+        ],
+    ));
+    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    assert!(created["webhook_secret"].is_null());
+
+    let table = ok(&cli(&s, &["triggers", "list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert_eq!(table.lines().count(), 3, "two subscriptions: {table}");
+    assert!(table.contains(&id) && table.contains("pull"), "{table}");
+    let shown = ok(&cli(&s, &["triggers", "show", &id]));
+    assert!(
+        shown.contains("new_recording") && shown.contains(&conn),
+        "{shown}"
+    );
+
+    let paused = json(&cli(&s, &["triggers", "pause", &id, "--json"]));
+    assert_eq!(paused["enabled"], false);
+    let out = ok(&cli(&s, &["triggers", "resume", &id]));
+    assert!(out.contains("Resumed"), "{out}");
+    let events = ok(&cli(&s, &["triggers", "events", &id]));
+    assert!(events.starts_with("SEQ"), "{events}");
+    let deliveries = json(&cli(&s, &["triggers", "deliveries", &id, "--json"]));
+    assert!(deliveries.is_array(), "{deliveries}");
+    let dead = ok(&cli(&s, &["triggers", "dead-letters"]));
+    assert!(dead.starts_with("SUBSCRIPTION"), "{dead}");
+    let out = ok(&cli(&s, &["triggers", "replay", &id]));
+    assert!(out.contains("Queued 0"), "{out}");
+
+    // Refused input: a clear error, and nothing created.
+    let bad = cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--webhook",
+            "http://169.254.169.254/",
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("webhook_url_refused") && err.contains("metadata"),
+        "{err}"
+    );
+    let bad = cli(&s, &["triggers", "create", &conn, "new_recording"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--webhook <url> or --pull"));
+    let blocked = cli(&s, &["connections", "delete", &conn]);
+    assert!(String::from_utf8_lossy(&blocked.stderr).contains("connection_referenced"));
+    assert_eq!(
+        json(&cli(&s, &["triggers", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    ok(&cli(&s, &["triggers", "delete", &id]));
+    let left = json(&cli(
+        &s,
+        &["triggers", "list", "--connection", &conn, "--json"],
+    ));
+    assert_eq!(left.as_array().unwrap().len(), 1);
 }

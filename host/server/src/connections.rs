@@ -508,7 +508,7 @@ pub fn call_context(state: &AppState, conn: &Connection) -> CallContext {
     ctx
 }
 
-fn services_for(
+pub fn services_for(
     state: &AppState,
     conn: &Connection,
     candidate: Option<Credential>,
@@ -1205,11 +1205,12 @@ async fn delete_connection(
     let id = parse_id(&id, "connection")?;
     let Query(q) = query?;
     let c = visible_connection(&state, &caller, id).await?;
-    let refs = state
+    let mut refs = state
         .repo
         .references(caller.tenant_id, c.id)
         .await
         .map_err(ApiError::internal)?;
+    refs.extend(crate::triggers::connection_references(&state, &caller, c.id).await?);
     if !refs.is_empty() && !q.force {
         let list: Vec<String> = refs
             .iter()
@@ -1225,6 +1226,7 @@ async fn delete_connection(
         )
         .with_details(serde_json::json!({ "references": refs })));
     }
+    crate::triggers::delete_connection_subscriptions(&state, &caller, c.id).await?;
     state
         .repo
         .delete_connection(caller.tenant_id, c.id)
@@ -1278,13 +1280,13 @@ async fn list_references(
 ) -> ApiResult<Json<Vec<Reference>>> {
     let id = parse_id(&id, "connection")?;
     let c = visible_connection(&state, &caller, id).await?;
-    Ok(Json(
-        state
-            .repo
-            .references(caller.tenant_id, c.id)
-            .await
-            .map_err(ApiError::internal)?,
-    ))
+    let mut refs = state
+        .repo
+        .references(caller.tenant_id, c.id)
+        .await
+        .map_err(ApiError::internal)?;
+    refs.extend(crate::triggers::connection_references(&state, &caller, c.id).await?);
+    Ok(Json(refs))
 }
 
 /// Register something that uses this connection (a process, an app); a

@@ -19,6 +19,7 @@ pub mod model;
 pub mod repo;
 pub mod services;
 mod system;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub struct Inner {
     pub store: plugboard_store::Store,
     pub public_url: Url,
     pub redirect_uri: Url,
+    /// Trigger subscriptions, the pull API and operator webhooks.
+    pub triggers: plugboard_triggers::Triggers,
 }
 
 /// Record an audit event; a failure to record is logged, not fatal.
@@ -120,7 +123,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "system", description = "Health, readiness, this document"),
         (name = "connections", description = "Connections in folders: the whole lifecycle, and invoking operations"),
         (name = "connectors", description = "Bundled and uploaded connectors"),
-        (name = "folders", description = "Folders, identity, organization settings, audit")
+        (name = "folders", description = "Folders, identity, organization settings, audit"),
+        (name = "triggers", description = "Trigger subscriptions, the pull API, deliveries, dead letters, operator events")
     )
 )]
 struct ApiDoc;
@@ -132,6 +136,7 @@ pub fn router(state: AppState) -> Router {
         .merge(connections::routes())
         .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
+        .merge(triggers::routes())
         .split_for_parts();
 
     // The identity and management APIs of seeds 003/004 own their paths
@@ -185,6 +190,8 @@ pub struct RunningServer {
     /// Whether this start created the first admin.
     pub first_start: bool,
     pub state: AppState,
+    /// The trigger scheduler and deliverer running in the background.
+    pub triggers: triggers::TriggerTasks,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -225,6 +232,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         self.task.await??;
+        self.triggers.stop().await;
         self.state.store.close().await;
         Ok(())
     }
@@ -269,6 +277,18 @@ pub async fn shutdown_signal() {
 /// The data directory, database or listen address is unusable; the error
 /// says which.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    start_with_clock(config, Arc::new(plugboard_triggers::SystemClock)).await
+}
+
+/// [`start`] with the clock the trigger scheduler and deliverer use (tests
+/// pass a manual one to reach the next poll without waiting minutes).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_clock(
+    config: Config,
+    clock: Arc<dyn plugboard_triggers::Clock>,
+) -> anyhow::Result<RunningServer> {
     use anyhow::Context as _;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -322,6 +342,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     }
 
+    let trigger_api = triggers::api(&store, &config, clock.clone());
     let state = AppState {
         inner: Arc::new(Inner {
             config,
@@ -330,8 +351,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             store,
             public_url: public_url.clone(),
             redirect_uri,
+            triggers: trigger_api,
         }),
     };
+    let trigger_tasks = triggers::start(&state, clock);
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -350,6 +373,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         admin_token_file: first.token_file,
         first_start: first.created,
         state,
+        triggers: trigger_tasks,
         shutdown: Some(tx),
         task,
     })

@@ -26,10 +26,19 @@ pub struct TestServer {
 /// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
 /// loopback egress allowed (never a default) so connectors reach the fakes.
 pub async fn start_server() -> TestServer {
+    start_server_with(|_| {}, Arc::new(plugboard_triggers::SystemClock)).await
+}
+
+/// [`start_server`] with changes to the config and the triggers' clock.
+pub async fn start_server_with(
+    configure: impl FnOnce(&mut Config),
+    clock: Arc<dyn plugboard_triggers::Clock>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.egress.allow_loopback = true;
-    let server = plugboard_server::start(config)
+    configure(&mut config);
+    let server = plugboard_server::start_with_clock(config, clock)
         .await
         .expect("server starts");
     let admin_token = std::fs::read_to_string(&server.admin_token_file)
