@@ -1205,12 +1205,7 @@ async fn delete_connection(
     let id = parse_id(&id, "connection")?;
     let Query(q) = query?;
     let c = visible_connection(&state, &caller, id).await?;
-    let mut refs = state
-        .repo
-        .references(caller.tenant_id, c.id)
-        .await
-        .map_err(ApiError::internal)?;
-    refs.extend(crate::triggers::connection_references(&state, &caller, c.id).await?);
+    let refs = references_of(&state, &caller, c.id).await?;
     if !refs.is_empty() && !q.force {
         let list: Vec<String> = refs
             .iter()
@@ -1268,6 +1263,21 @@ async fn delete_connection(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Registered references (processes, apps) and trigger subscriptions.
+async fn references_of(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+) -> ApiResult<Vec<Reference>> {
+    let mut refs = state
+        .repo
+        .references(caller.tenant_id, id)
+        .await
+        .map_err(ApiError::internal)?;
+    refs.extend(crate::triggers::connection_references(state, caller, id).await?);
+    Ok(refs)
+}
+
 /// What references a connection (triggers, processes, apps).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/references", tag = "connections",
     security(("bearer" = [])),
@@ -1280,13 +1290,7 @@ async fn list_references(
 ) -> ApiResult<Json<Vec<Reference>>> {
     let id = parse_id(&id, "connection")?;
     let c = visible_connection(&state, &caller, id).await?;
-    let mut refs = state
-        .repo
-        .references(caller.tenant_id, c.id)
-        .await
-        .map_err(ApiError::internal)?;
-    refs.extend(crate::triggers::connection_references(&state, &caller, c.id).await?);
-    Ok(Json(refs))
+    Ok(Json(references_of(&state, &caller, c.id).await?))
 }
 
 /// Register something that uses this connection (a process, an app); a

@@ -283,8 +283,14 @@ fn trigger_error(e: TriggerError) -> ApiError {
         e @ TriggerError::RefusedDestination { .. } => {
             ApiError::bad_request("webhook_url_refused", format!("{e}; nothing was created"))
         }
-        TriggerError::NotFound { what, id } if what == "connection" => connection_not_found(id),
-        TriggerError::NotFound { what, id } if what == "subscription" => subscription_not_found(id),
+        TriggerError::NotFound {
+            what: "connection",
+            id,
+        } => connection_not_found(id),
+        TriggerError::NotFound {
+            what: "subscription",
+            id,
+        } => subscription_not_found(id),
         TriggerError::NotFound { what, id } => {
             ApiError::not_found("not_found", format!("no {what} `{id}` in your tenant"))
         }

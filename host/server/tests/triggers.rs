@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -16,43 +16,9 @@ use plugboard_server::model::{
 };
 use plugboard_server::repo::Bootstrap;
 use plugboard_server::{RunningServer, config::Redacted};
-use plugboard_test_support::{FakeZoom, Recording};
+use plugboard_test_support::{FakeZoom, Recording, WebhookReceiver};
 use plugboard_triggers::{ManualClock, verify};
 use serde_json::{Value, json};
-
-/// What a loopback webhook receiver got: (signature header, body).
-type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-struct Receiver {
-    url: String,
-    received: Received,
-}
-
-async fn receiver() -> Receiver {
-    use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-    async fn hook(State(got): State<Received>, headers: HeaderMap, body: Bytes) -> StatusCode {
-        let sig = headers
-            .get("plugboard-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        got.lock().unwrap().push((sig, body.to_vec()));
-        StatusCode::NO_CONTENT
-    }
-    let received: Received = Arc::new(Mutex::new(Vec::new()));
-    let app = axum::Router::new()
-        .route("/hook", post(hook))
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Receiver {
-        url: format!("http://{addr}/hook"),
-        received,
-    }
-}
 
 /// A Connected Zoom connection in `owner`'s personal workspace, as the
 /// OAuth flow leaves it (this server build does not run that flow yet):
@@ -170,7 +136,7 @@ impl World {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zoom_recordings_reach_a_signed_webhook_and_pause_resume_and_delete_work() {
     let w = world().await;
-    let rx = receiver().await;
+    let rx = WebhookReceiver::start().await;
     let r = w
         .owner
         .post(
@@ -441,7 +407,7 @@ async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_polling_frequency_edit_applies_at_the_next_tick_and_operator_webhooks_hear_breaks() {
     let w = world().await;
-    let ops = receiver().await;
+    let ops = WebhookReceiver::start().await;
     let r = w
         .owner
         .post(

@@ -7,6 +7,7 @@
 //!   killed on drop; needs `npm ci --prefix tests/support/oidc` once.
 //! - [`browser`]: drive an authorize URL through login/consent pages over
 //!   plain HTTP up to the redirect back to Plugboard's callback.
+//! - [`WebhookReceiver`]: records signed webhook deliveries, can be taken down.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -15,9 +16,11 @@
 pub mod browser;
 mod fake_zoom;
 mod oidc;
+mod webhook_receiver;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};
 pub use oidc::{OidcClient, OidcProvider};
+pub use webhook_receiver::{Received, WebhookReceiver};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).
 /// Prefer binding `127.0.0.1:0` yourself when you can; this is for child
