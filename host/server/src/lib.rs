@@ -277,17 +277,17 @@ pub async fn shutdown_signal() {
 /// The data directory, database or listen address is unusable; the error
 /// says which.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
-    start_with_clock(config, Arc::new(plugboard_triggers::SystemClock)).await
+    start_with_triggers(config, triggers::TriggerOptions::default()).await
 }
 
-/// [`start`] with the clock the trigger scheduler and deliverer use (tests
-/// pass a manual one to reach the next poll without waiting minutes).
+/// [`start`] with the trigger scheduler's clock and tick (tests pass a
+/// manual clock and drive the passes themselves).
 ///
 /// # Errors
 /// As [`start`].
-pub async fn start_with_clock(
+pub async fn start_with_triggers(
     config: Config,
-    clock: Arc<dyn plugboard_triggers::Clock>,
+    trigger_options: triggers::TriggerOptions,
 ) -> anyhow::Result<RunningServer> {
     use anyhow::Context as _;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -342,7 +342,7 @@ pub async fn start_with_clock(
         }
     }
 
-    let trigger_api = triggers::api(&store, &config, clock.clone());
+    let trigger_api = triggers::api(&store, &config, trigger_options.clock.clone());
     let state = AppState {
         inner: Arc::new(Inner {
             config,
@@ -354,7 +354,7 @@ pub async fn start_with_clock(
             triggers: trigger_api,
         }),
     };
-    let trigger_tasks = triggers::start(&state, clock);
+    let trigger_tasks = triggers::start(&state, trigger_options);
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

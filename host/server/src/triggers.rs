@@ -423,6 +423,23 @@ impl ServicesFactory for ServerServices {
     }
 }
 
+/// How the background scheduler runs.
+pub struct TriggerOptions {
+    /// Time for due polls and delivery backoff.
+    pub clock: Arc<dyn Clock>,
+    /// Pause between background passes (scheduling, then delivery).
+    pub tick: std::time::Duration,
+}
+
+impl Default for TriggerOptions {
+    fn default() -> Self {
+        TriggerOptions {
+            clock: Arc::new(plugboard_triggers::SystemClock),
+            tick: SchedulerConfig::default().tick,
+        }
+    }
+}
+
 /// The background scheduler and deliverer of `plugboard serve`.
 pub struct TriggerTasks {
     /// Runs one scheduling pass now (tests drive it with a manual clock).
@@ -449,7 +466,8 @@ pub fn api(store: &st::Store, config: &crate::Config, clock: Arc<dyn Clock>) -> 
 }
 
 /// Starts polling and delivery in the background.
-pub fn start(state: &AppState, clock: Arc<dyn Clock>) -> TriggerTasks {
+pub fn start(state: &AppState, options: TriggerOptions) -> TriggerTasks {
+    let TriggerOptions { clock, tick } = options;
     let registry_state = state.clone();
     let lookup: plugboard_triggers::ConnectorLookup = Arc::new(move |c: &st::Connection| {
         registry_state
@@ -467,7 +485,10 @@ pub fn start(state: &AppState, clock: Arc<dyn Clock>) -> TriggerTasks {
         outbox.clone(),
         poller,
         clock.clone(),
-        SchedulerConfig::default(),
+        SchedulerConfig {
+            tick,
+            ..SchedulerConfig::default()
+        },
     ));
     let deliverer = Arc::new(Deliverer::new(
         state.store.clone(),

@@ -3,7 +3,9 @@
 //! delivered to a loopback webhook receiver with a valid signature, pause
 //! and resume, connection deletion blocked by a subscription, tenant
 //! isolation on every route, and SSRF refusals. The triggers' clock is a
-//! manual one, so "the next poll" is a clock step, not minutes of waiting.
+//! manual one, so "the next poll" is a clock step, not minutes of waiting,
+//! and the tests run the scheduling and delivery passes themselves (the
+//! background loop's first pass is a day away).
 
 mod common;
 
@@ -15,6 +17,7 @@ use plugboard_server::model::{
     Account, Connection, ConnectionId, ConnectionStatus, TenantId, UserId,
 };
 use plugboard_server::repo::Bootstrap;
+use plugboard_server::triggers::TriggerOptions;
 use plugboard_server::{RunningServer, config::Redacted};
 use plugboard_test_support::{FakeZoom, Recording, WebhookReceiver};
 use plugboard_triggers::{ManualClock, verify};
@@ -67,11 +70,28 @@ async fn zoom_connection(server: &RunningServer, owner: &Bootstrap, token: &str)
     conn.id
 }
 
+/// `POST /api/v1/triggers` for `trigger` on `conn`, as `api`.
+async fn subscribe(api: &Api, conn: ConnectionId, trigger: &str, destination: Value) -> Reply {
+    api.post(
+        "/api/v1/triggers",
+        json!({"connection_id": conn, "trigger": trigger, "destination": destination}),
+    )
+    .await
+}
+
 fn recording(id: u64) -> Recording {
     Recording {
         meeting_id: id,
         topic: format!("meeting {id}"),
         start_time: "2026-11-23T10:00:00Z".into(),
+    }
+}
+
+/// A manual clock, and no background pass for a day: the test drives them.
+fn manual_triggers(clock: Arc<ManualClock>) -> TriggerOptions {
+    TriggerOptions {
+        clock,
+        tick: Duration::from_secs(24 * 3600),
     }
 }
 
@@ -95,7 +115,7 @@ async fn world() -> World {
             c.connectors.entry("zoom".into()).or_default().base_url =
                 Some(url::Url::parse(&api_url).unwrap());
         },
-        clock.clone(),
+        manual_triggers(clock.clone()),
     )
     .await;
     let (boot, token) = t.server.create_tenant("zoom-users").await.unwrap();
@@ -137,17 +157,13 @@ impl World {
 async fn zoom_recordings_reach_a_signed_webhook_and_pause_resume_and_delete_work() {
     let w = world().await;
     let rx = WebhookReceiver::start().await;
-    let r = w
-        .owner
-        .post(
-            "/api/v1/triggers",
-            json!({
-                "connection_id": w.conn,
-                "trigger": "new_recording",
-                "destination": {"kind": "webhook", "url": rx.url},
-            }),
-        )
-        .await;
+    let r = subscribe(
+        &w.owner,
+        w.conn,
+        "new_recording",
+        json!({"kind": "webhook", "url": rx.url}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["subscription"]["id"].as_str().unwrap().to_owned();
     let secret = r.body["webhook_secret"].as_str().unwrap().to_owned();
@@ -241,14 +257,7 @@ async fn zoom_recordings_reach_a_signed_webhook_and_pause_resume_and_delete_work
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenant_gets_404_on_every_triggers_route_and_changes_nothing() {
     let w = world().await;
-    let r = w
-        .owner
-        .post(
-            "/api/v1/triggers",
-            json!({"connection_id": w.conn, "trigger": "new_recording",
-                   "destination": {"kind": "pull"}}),
-        )
-        .await;
+    let r = subscribe(&w.owner, w.conn, "new_recording", json!({"kind": "pull"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(r.body["webhook_secret"].is_null());
     let id = r.body["subscription"]["id"].as_str().unwrap().to_owned();
@@ -271,13 +280,7 @@ async fn another_tenant_gets_404_on_every_triggers_route_and_changes_nothing() {
         };
         assert_error(&r, 404, "subscription_not_found");
     }
-    let r = other
-        .post(
-            "/api/v1/triggers",
-            json!({"connection_id": w.conn, "trigger": "new_recording",
-                   "destination": {"kind": "pull"}}),
-        )
-        .await;
+    let r = subscribe(&other, w.conn, "new_recording", json!({"kind": "pull"})).await;
     assert_error(&r, 404, "connection_not_found");
     let r = other
         .get(&format!("/api/v1/triggers?connection_id={}", w.conn))
@@ -336,7 +339,7 @@ async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
     // Loopback egress left at its default (off) for this server.
     let t = start_server_with(
         |c| c.egress.allow_loopback = false,
-        Arc::new(ManualClock::new(time::OffsetDateTime::now_utc())),
+        manual_triggers(Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()))),
     )
     .await;
     let (boot, token) = t.server.create_tenant("ssrf").await.unwrap();
@@ -355,13 +358,13 @@ async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
         ("http://user:pw@example.com/hook", "credentials"),
         ("file:///etc/passwd", "http and https"),
     ] {
-        let r = api
-            .post(
-                "/api/v1/triggers",
-                json!({"connection_id": conn, "trigger": "new_recording",
-                       "destination": {"kind": "webhook", "url": url}}),
-            )
-            .await;
+        let r = subscribe(
+            &api,
+            conn,
+            "new_recording",
+            json!({"kind": "webhook", "url": url}),
+        )
+        .await;
         assert_error(&r, 400, "webhook_url_refused");
         assert!(
             r.body["message"].as_str().unwrap().contains(why),
@@ -387,13 +390,7 @@ async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
         json!([])
     );
 
-    let r = api
-        .post(
-            "/api/v1/triggers",
-            json!({"connection_id": conn, "trigger": "no_such_trigger",
-                   "destination": {"kind": "pull"}}),
-        )
-        .await;
+    let r = subscribe(&api, conn, "no_such_trigger", json!({"kind": "pull"})).await;
     assert_error(&r, 400, "unknown_trigger");
     assert!(
         r.body["message"]
@@ -417,14 +414,7 @@ async fn a_polling_frequency_edit_applies_at_the_next_tick_and_operator_webhooks
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let ops_secret = r.body["secret"].as_str().unwrap().to_owned();
-    let r = w
-        .owner
-        .post(
-            "/api/v1/triggers",
-            json!({"connection_id": w.conn, "trigger": "new_recording",
-                   "destination": {"kind": "pull"}}),
-        )
-        .await;
+    let r = subscribe(&w.owner, w.conn, "new_recording", json!({"kind": "pull"})).await;
     let id = r.body["subscription"]["id"].as_str().unwrap().to_owned();
     assert_eq!(w.run_triggers().await.polled, 1);
 

@@ -1,8 +1,9 @@
 //! The real [`Poller`]: calls the connector's `poll` export in
 //! `plugboard-runtime`, with [`ConnectionServices`] built per call by a
-//! [`ServicesFactory`] (the server passes its own adapter; this crate ships
-//! [`TokenManagerServices`], a minimal one over the token manager and the
-//! store, for `plugboard serve` until the server's is wired in).
+//! [`ServicesFactory`] (`plugboard serve` passes one over its own
+//! connection services; this crate ships [`TokenManagerServices`], a
+//! minimal one over the token manager and the store, for embedders and
+//! tests), and the connector found by a [`ConnectorLookup`].
 //!
 //! Unauthorized / reconnect-required answers and an unavailable-for-good
 //! credential become [`PollError::Unauthorized`]; this module must never

@@ -171,12 +171,16 @@ impl Scheduler {
         self
     }
 
-    /// Runs ticks every [`SchedulerConfig::tick`] and, between them, the
-    /// deliverer, until [`SchedulerHandle::stop`].
+    /// Waits [`SchedulerConfig::tick`], then runs a tick and the deliverer,
+    /// and again, until [`SchedulerHandle::stop`].
     pub fn start(self: Arc<Self>, deliverer: Option<Arc<Deliverer>>) -> SchedulerHandle {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.tick) => {}
+                    _ = stopped.changed() => break,
+                }
                 if let Err(e) = self.tick().await {
                     tracing::warn!(error = %e, "trigger scheduler tick failed");
                 }
@@ -184,10 +188,6 @@ impl Scheduler {
                     && let Err(e) = d.deliver_due().await
                 {
                     tracing::warn!(error = %e, "trigger delivery pass failed");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(self.cfg.tick) => {}
-                    _ = stopped.changed() => break,
                 }
             }
         });
