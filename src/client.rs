@@ -184,6 +184,96 @@ pub enum UsersCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum TriggersCommand {
+    /// Subscribe to a connector trigger of a connection. A webhook's
+    /// signing secret is printed once.
+    Create {
+        /// Connection id.
+        connection: String,
+        /// Trigger name, e.g. `new_recording` (`plugboard connectors show <id>` lists them).
+        trigger: String,
+        /// Deliver by signed POST to this URL.
+        #[arg(long, conflicts_with = "pull")]
+        webhook: Option<String>,
+        /// Keep events for `plugboard triggers events` instead.
+        #[arg(long)]
+        pull: bool,
+        /// Trigger parameter, `key=value` (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// List subscriptions (optionally of one connection).
+    List {
+        #[arg(long)]
+        connection: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Show one subscription.
+    Show {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Stop polling a subscription.
+    Pause {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Resume a paused subscription.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Delete a subscription and its queued events.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A subscription's events after a cursor (the pull API).
+    Events {
+        id: String,
+        /// Events after this `seq`.
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A subscription's deliveries (pending, delivered, dead, pull).
+    Deliveries {
+        id: String,
+        #[arg(long)]
+        state: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Dead letters of the subscriptions you can see.
+    DeadLetters(#[command(flatten)] Conn),
+    /// Queue a subscription's dead letters (or one, by --seq) again.
+    Replay {
+        id: String,
+        #[arg(long)]
+        seq: Option<i64>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The tenant's operator events: connections broken and recovered, dead letters (administrators).
+    OperatorEvents {
+        #[arg(long, default_value_t = 0)]
+        since: i64,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
 #[derive(Args)]
 pub struct InvokeArgs {
     /// Connection id.
@@ -367,23 +457,48 @@ fn connection_rows(items: &[Value]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn print_connection(c: &Value) {
-    for key in [
-        "id",
-        "name",
-        "connector",
-        "auth_kind",
-        "folder_id",
-        "status",
-        "message",
-        "provider_error",
-        "polling_frequency_seconds",
-        "is_default",
-        "created_at",
-        "updated_at",
-    ] {
-        println!("{key:<26} {}", s(c, key));
+/// Print `keys` of `v` as `key  value` lines.
+fn print_fields(v: &Value, keys: &[&str]) {
+    for key in keys {
+        println!("{key:<26} {}", s(v, key));
     }
+}
+
+/// Send one request and print the answer: JSON with `--json`, else `human`.
+async fn call_and_print(
+    conn: &Conn,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    human: impl Fn(&Value),
+) -> anyhow::Result<()> {
+    let v = Api::new(conn)?.call(method, path, body).await?;
+    if conn.json {
+        print_json(&v);
+    } else {
+        human(&v);
+    }
+    Ok(())
+}
+
+fn print_connection(c: &Value) {
+    print_fields(
+        c,
+        &[
+            "id",
+            "name",
+            "connector",
+            "auth_kind",
+            "folder_id",
+            "status",
+            "message",
+            "provider_error",
+            "polling_frequency_seconds",
+            "is_default",
+            "created_at",
+            "updated_at",
+        ],
+    );
     if let Some(a) = c.get("account").filter(|a| !a.is_null()) {
         println!(
             "{:<26} {} ({})",
@@ -906,6 +1021,182 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
                 "Password of `{name}` set; they can sign in to the console at {}/console/",
                 conn.server.trim_end_matches('/')
             );
+        }
+    }
+    Ok(())
+}
+
+fn destination(sub: &Value) -> String {
+    let d = &sub["destination"];
+    match d["kind"].as_str() {
+        Some("webhook") => s(d, "url"),
+        _ => "pull".into(),
+    }
+}
+
+fn print_subscription(v: &Value) {
+    print_fields(
+        v,
+        &[
+            "id",
+            "connection_id",
+            "trigger",
+            "enabled",
+            "last_polled_at",
+            "last_error",
+            "created_at",
+        ],
+    );
+    println!("{:<26} {}", "destination", destination(v));
+    println!("{:<26} {}", "parameters", v["parameters"]);
+}
+
+fn event_row(e: &Value) -> Vec<String> {
+    vec![
+        s(e, "seq"),
+        s(e, "event_id"),
+        s(e, "type"),
+        s(e, "state"),
+        s(e, "attempts"),
+        s(e, "last_error"),
+    ]
+}
+
+const EVENT_HEADERS: [&str; 6] = ["seq", "event id", "type", "state", "attempts", "last error"];
+
+pub async fn triggers(cmd: TriggersCommand) -> anyhow::Result<()> {
+    let sub_path = |id: &str, tail: &str| format!("/api/v1/triggers/{}{tail}", enc(id));
+    match cmd {
+        TriggersCommand::Create {
+            connection,
+            trigger,
+            webhook,
+            pull,
+            params,
+            conn,
+        } => {
+            let destination = match (webhook, pull) {
+                (Some(url), _) => json!({ "kind": "webhook", "url": url }),
+                (None, true) => json!({ "kind": "pull" }),
+                (None, false) => bail!("say where events go: --webhook <url> or --pull"),
+            };
+            let body = json!({
+                "connection_id": connection,
+                "trigger": trigger,
+                "parameters": pairs(&params, "--param")?,
+                "destination": destination,
+            });
+            call_and_print(&conn, Method::POST, "/api/v1/triggers", Some(body), |v| {
+                println!("Created subscription:");
+                print_subscription(&v["subscription"]);
+                if let Some(secret) = v["webhook_secret"].as_str() {
+                    println!(
+                        "\nWebhook signing secret (shown once; verify the Plugboard-Signature header with it):\n\n  {secret}"
+                    );
+                }
+            })
+            .await?;
+        }
+        TriggersCommand::List { connection, conn } => {
+            let path = match connection {
+                Some(c) => format!("/api/v1/triggers?connection_id={}", enc(&c)),
+                None => "/api/v1/triggers".into(),
+            };
+            list_table(
+                &conn,
+                &path,
+                &[
+                    "id",
+                    "connection",
+                    "trigger",
+                    "destination",
+                    "enabled",
+                    "last error",
+                ],
+                |t| {
+                    vec![
+                        s(t, "id"),
+                        s(t, "connection_id"),
+                        s(t, "trigger"),
+                        destination(t),
+                        s(t, "enabled"),
+                        s(t, "last_error"),
+                    ]
+                },
+            )
+            .await?;
+        }
+        TriggersCommand::Show { id, conn } => {
+            call_and_print(
+                &conn,
+                Method::GET,
+                &sub_path(&id, ""),
+                None,
+                print_subscription,
+            )
+            .await?;
+        }
+        TriggersCommand::Pause { id, conn } => {
+            call_and_print(&conn, Method::POST, &sub_path(&id, "/pause"), None, |v| {
+                println!("Paused subscription {}", s(v, "id"))
+            })
+            .await?;
+        }
+        TriggersCommand::Resume { id, conn } => {
+            call_and_print(&conn, Method::POST, &sub_path(&id, "/resume"), None, |v| {
+                println!("Resumed subscription {}", s(v, "id"))
+            })
+            .await?;
+        }
+        TriggersCommand::Delete { id, conn } => {
+            call_and_print(&conn, Method::DELETE, &sub_path(&id, ""), None, |_| {
+                println!("Deleted subscription {id}")
+            })
+            .await?;
+        }
+        TriggersCommand::Events {
+            id,
+            since,
+            limit,
+            conn,
+        } => {
+            let path = sub_path(&id, &format!("/events?since={since}&limit={limit}"));
+            list_table(&conn, &path, &EVENT_HEADERS, event_row).await?;
+        }
+        TriggersCommand::Deliveries { id, state, conn } => {
+            let tail = match state {
+                Some(st) => format!("/deliveries?state={}", enc(&st)),
+                None => "/deliveries".into(),
+            };
+            list_table(&conn, &sub_path(&id, &tail), &EVENT_HEADERS, event_row).await?;
+        }
+        TriggersCommand::DeadLetters(conn) => {
+            let mut headers = vec!["subscription"];
+            headers.extend(EVENT_HEADERS);
+            list_table(&conn, "/api/v1/triggers/dead-letters", &headers, |e| {
+                let mut row = vec![s(e, "subscription")];
+                row.extend(event_row(e));
+                row
+            })
+            .await?;
+        }
+        TriggersCommand::Replay { id, seq, conn } => {
+            let body = match seq {
+                Some(n) => json!({ "seq": n }),
+                None => json!({}),
+            };
+            call_and_print(
+                &conn,
+                Method::POST,
+                &sub_path(&id, "/replay"),
+                Some(body),
+                |v| println!("Queued {} dead letter(s) again", s(v, "replayed")),
+            )
+            .await?;
+        }
+        TriggersCommand::OperatorEvents { since, conn } => {
+            let path = format!("/api/v1/triggers/operator-events?since={since}");
+            list_table(&conn, &path, &EVENT_HEADERS, event_row).await?;
         }
     }
     Ok(())

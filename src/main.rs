@@ -41,6 +41,9 @@ enum Command {
     /// Folders: your personal workspace and shared folders.
     #[command(subcommand, alias = "folder")]
     Folders(client::FoldersCommand),
+    /// Trigger subscriptions: polling, webhooks, the pull API, dead letters.
+    #[command(subcommand, alias = "trigger")]
+    Triggers(client::TriggersCommand),
     /// Run an operation through a connection.
     Invoke(client::InvokeArgs),
     /// Users of your tenant: console passwords.
@@ -138,6 +141,7 @@ async fn main() -> std::process::ExitCode {
         Command::Connectors(ConnectorsCommand::Server(c)) => client::connectors(c).await,
         Command::Connections(c) => client::connections(c).await,
         Command::Folders(c) => client::folders(c).await,
+        Command::Triggers(c) => client::triggers(c).await,
         Command::Invoke(a) => client::invoke(a).await,
         Command::Users(c) => client::users(c).await,
     };

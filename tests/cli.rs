@@ -49,12 +49,13 @@ impl Drop for Serve {
 }
 
 fn serve() -> Serve {
-    serve_with("pat", &[])
+    serve_with("lifecycle", &[], &[])
 }
 
 /// `plugboard serve` in a data directory of its own, also when tests of this
-/// file run at once (`name` tells tests apart), with extra environment.
-fn serve_with(name: &str, env: &[(&str, String)]) -> Serve {
+/// file run at once (`name` tells tests apart), with `extra` flags and
+/// environment.
+fn serve_with(name: &str, extra: &[&str], env: &[(&str, String)]) -> Serve {
     static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let data_dir =
@@ -70,6 +71,7 @@ fn serve_with(name: &str, env: &[(&str, String)]) -> Serve {
             "--data-dir",
         ])
         .arg(&data_dir)
+        .args(extra)
         .env("PLUGBOARD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -314,6 +316,7 @@ async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
     let zoom = FakeZoom::start().await;
     let s = serve_with(
         "oauth",
+        &[],
         &[
             (
                 "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID",
@@ -373,4 +376,130 @@ async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
     assert!(rest.contains("connected"), "{rest}");
     assert!(rest.contains("Alice Example"), "{rest}");
     assert!(!rest.contains(FakeZoom::CLIENT_SECRET), "{rest}");
+}
+
+/// Puts a Connected Zoom connection (as the OAuth flow leaves it: account,
+/// scopes, access token sealed in its secret slot) in the admin's personal
+/// workspace, through the store on the running server's database; this
+/// server build cannot run the Zoom OAuth flow over the API yet.
+async fn seed_zoom_connection(data_dir: &Path, access_token: &str) -> String {
+    use plugboard_store::{ConnectionStatus, NewConnection, Store};
+    let store = Store::open_data_dir(data_dir, None).await.unwrap();
+    let scope = store.all_tenant_scopes().await.unwrap()[0];
+    let admin = store.list_users(scope.org).await.unwrap()[0].id;
+    let folder = store.personal_folder(&scope, admin).await.unwrap();
+    let mut new = NewConnection::new(folder.id, "zoom", "oauth2_authorization_code", "Zoom");
+    new.status = ConnectionStatus::Connected;
+    new.config = serde_json::json!([]);
+    new.polling_frequency_seconds = Some(120);
+    new.make_default = true;
+    new.created_by = Some(admin);
+    let conn = store.create_connection(&scope, new).await.unwrap();
+    let scopes = ["meeting:write", "recording:read", "user_info:read"].map(String::from);
+    store
+        .set_connection_account(&scope, conn.id, Some("zu-alice"), Some("Alice"), &scopes)
+        .await
+        .unwrap();
+    store
+        .put_connector_secret(&scope, conn.id, "access_token", access_token.as_bytes())
+        .await
+        .unwrap();
+    store.close().await;
+    conn.id.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_cli_manages_trigger_subscriptions_over_the_api() {
+    let zoom = plugboard_test_support::FakeZoom::start().await;
+    let base = format!("zoom={}", zoom.api_url());
+    let s = serve_with("triggers", &["--connector-base-url", &base], &[]);
+    let conn =
+        seed_zoom_connection(&s.data_dir, &zoom.authorization_code_access_token().await).await;
+    let hook = fake_api();
+
+    let out = ok(&cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--webhook",
+            &format!("{hook}/hook"),
+        ],
+    ));
+    assert!(out.contains("whsec_"), "the secret is shown once: {out}");
+    let created = json(&cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--pull",
+            "--json",
+        ],
+    ));
+    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    assert!(created["webhook_secret"].is_null());
+
+    let table = ok(&cli(&s, &["triggers", "list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert_eq!(table.lines().count(), 3, "two subscriptions: {table}");
+    assert!(table.contains(&id) && table.contains("pull"), "{table}");
+    let shown = ok(&cli(&s, &["triggers", "show", &id]));
+    assert!(
+        shown.contains("new_recording") && shown.contains(&conn),
+        "{shown}"
+    );
+
+    let paused = json(&cli(&s, &["triggers", "pause", &id, "--json"]));
+    assert_eq!(paused["enabled"], false);
+    let out = ok(&cli(&s, &["triggers", "resume", &id]));
+    assert!(out.contains("Resumed"), "{out}");
+    let events = ok(&cli(&s, &["triggers", "events", &id]));
+    assert!(events.starts_with("SEQ"), "{events}");
+    let deliveries = json(&cli(&s, &["triggers", "deliveries", &id, "--json"]));
+    assert!(deliveries.is_array(), "{deliveries}");
+    let dead = ok(&cli(&s, &["triggers", "dead-letters"]));
+    assert!(dead.starts_with("SUBSCRIPTION"), "{dead}");
+    let out = ok(&cli(&s, &["triggers", "replay", &id]));
+    assert!(out.contains("Queued 0"), "{out}");
+
+    // Refused input: a clear error, and nothing created.
+    let bad = cli(
+        &s,
+        &[
+            "triggers",
+            "create",
+            &conn,
+            "new_recording",
+            "--webhook",
+            "http://169.254.169.254/",
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("webhook_url_refused") && err.contains("metadata"),
+        "{err}"
+    );
+    let bad = cli(&s, &["triggers", "create", &conn, "new_recording"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--webhook <url> or --pull"));
+    let blocked = cli(&s, &["connections", "delete", &conn]);
+    assert!(String::from_utf8_lossy(&blocked.stderr).contains("connection_referenced"));
+    assert_eq!(
+        json(&cli(&s, &["triggers", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    ok(&cli(&s, &["triggers", "delete", &id]));
+    let left = json(&cli(
+        &s,
+        &["triggers", "list", "--connection", &conn, "--json"],
+    ));
+    assert_eq!(left.as_array().unwrap().len(), 1);
 }

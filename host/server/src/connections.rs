@@ -1211,11 +1211,7 @@ async fn delete_connection(
     let id = parse_id(&id, "connection")?;
     let Query(q) = query?;
     let c = visible_connection(&state, &caller, id).await?;
-    let refs = state
-        .repo
-        .references(caller.tenant_id, c.id)
-        .await
-        .map_err(ApiError::internal)?;
+    let refs = references_of(&state, &caller, c.id).await?;
     if !refs.is_empty() && !q.force {
         let list: Vec<String> = refs
             .iter()
@@ -1231,6 +1227,7 @@ async fn delete_connection(
         )
         .with_details(serde_json::json!({ "references": refs })));
     }
+    crate::triggers::delete_connection_subscriptions(&state, &caller, c.id).await?;
     let warnings: Vec<Warning> = crate::oauth::forget_credential(&state, &c)
         .await
         .into_iter()
@@ -1280,6 +1277,21 @@ async fn delete_connection(
     }
 }
 
+/// Registered references (processes, apps) and trigger subscriptions.
+async fn references_of(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+) -> ApiResult<Vec<Reference>> {
+    let mut refs = state
+        .repo
+        .references(caller.tenant_id, id)
+        .await
+        .map_err(ApiError::internal)?;
+    refs.extend(crate::triggers::connection_references(state, caller, id).await?);
+    Ok(refs)
+}
+
 /// What references a connection (triggers, processes, apps).
 #[utoipa::path(get, path = "/api/v1/connections/{id}/references", tag = "connections",
     security(("bearer" = [])),
@@ -1292,13 +1304,7 @@ async fn list_references(
 ) -> ApiResult<Json<Vec<Reference>>> {
     let id = parse_id(&id, "connection")?;
     let c = visible_connection(&state, &caller, id).await?;
-    Ok(Json(
-        state
-            .repo
-            .references(caller.tenant_id, c.id)
-            .await
-            .map_err(ApiError::internal)?,
-    ))
+    Ok(Json(references_of(&state, &caller, c.id).await?))
 }
 
 /// Register something that uses this connection (a process, an app); a

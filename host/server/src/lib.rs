@@ -27,6 +27,7 @@ pub mod repo;
 pub mod services;
 pub mod session;
 mod system;
+pub mod triggers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub struct Inner {
     /// Every OAuth credential's access token, refreshed single-flight;
     /// revocation; reconnect-required marking.
     pub tokens: plugboard_auth::TokenManager,
+    /// Trigger subscriptions, the pull API and operator webhooks.
+    pub triggers: plugboard_triggers::Triggers,
 }
 
 /// Record an audit event; a failure to record is logged, not fatal.
@@ -134,7 +137,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "system", description = "Health, readiness, this document"),
         (name = "connections", description = "Connections in folders: the whole lifecycle, and invoking operations"),
         (name = "connectors", description = "Bundled and uploaded connectors"),
-        (name = "folders", description = "Folders, identity, organization settings, audit")
+        (name = "folders", description = "Folders, identity, organization settings, audit"),
+        (name = "triggers", description = "Trigger subscriptions, the pull API, deliveries, dead letters, operator events")
     )
 )]
 struct ApiDoc;
@@ -149,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .merge(session::routes())
         .merge(oauth::routes())
         .merge(oauth_apps::routes())
+        .merge(triggers::routes())
         .split_for_parts();
 
     // The identity and management APIs of seeds 003/004 own their paths
@@ -203,6 +208,8 @@ pub struct RunningServer {
     /// Whether this start created the first admin.
     pub first_start: bool,
     pub state: AppState,
+    /// The trigger scheduler and deliverer running in the background.
+    pub triggers: triggers::TriggerTasks,
     shutdown: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -243,6 +250,7 @@ impl RunningServer {
             let _ = tx.send(());
         }
         self.task.await??;
+        self.triggers.stop().await;
         self.state.store.close().await;
         Ok(())
     }
@@ -287,6 +295,18 @@ pub async fn shutdown_signal() {
 /// The data directory, database or listen address is unusable; the error
 /// says which.
 pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    start_with_triggers(config, triggers::TriggerOptions::default()).await
+}
+
+/// [`start`] with the trigger scheduler's clock and tick (tests pass a
+/// manual clock and drive the passes themselves).
+///
+/// # Errors
+/// As [`start`].
+pub async fn start_with_triggers(
+    config: Config,
+    trigger_options: triggers::TriggerOptions,
+) -> anyhow::Result<RunningServer> {
     use anyhow::Context as _;
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -342,6 +362,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         }
     }
 
+    let trigger_api = triggers::api(&store, &config, trigger_options.clock.clone());
     let state = AppState {
         inner: Arc::new(Inner {
             config,
@@ -352,8 +373,10 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
             redirect_uri,
             flows,
             tokens,
+            triggers: trigger_api,
         }),
     };
+    let trigger_tasks = triggers::start(&state, trigger_options);
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -372,6 +395,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
         admin_token_file: first.token_file,
         first_start: first.created,
         state,
+        triggers: trigger_tasks,
         shutdown: Some(tx),
         task,
     })

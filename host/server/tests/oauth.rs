@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use plugboard_auth::Credential;
+use plugboard_server::triggers::TriggerOptions;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
 use plugboard_test_support::{FakeZoom, LogCapture, OidcProvider, TokenFault, ZoomApp};
 use serde_json::{Value, json};
@@ -47,15 +48,18 @@ fn assert_no_secret_leaked(api: &Api, secrets: &[String]) {
 async fn zoom_server(zoom: &FakeZoom) -> TestServer {
     logs();
     let (api, oauth) = (zoom.api_url(), zoom.base_url());
-    start_server_with(move |config| {
-        let zoom = config.connectors.entry("zoom".into()).or_default();
-        zoom.client_id = Some(FakeZoom::CLIENT_ID.into());
-        zoom.client_secret = Some(plugboard_server::config::Redacted::new(
-            FakeZoom::CLIENT_SECRET,
-        ));
-        zoom.base_url = Some(Url::parse(&format!("{api}/")).unwrap());
-        zoom.oauth_base_url = Some(Url::parse(&oauth).unwrap());
-    })
+    start_server_with(
+        move |config| {
+            let zoom = config.connectors.entry("zoom".into()).or_default();
+            zoom.client_id = Some(FakeZoom::CLIENT_ID.into());
+            zoom.client_secret = Some(plugboard_server::config::Redacted::new(
+                FakeZoom::CLIENT_SECRET,
+            ));
+            zoom.base_url = Some(Url::parse(&format!("{api}/")).unwrap());
+            zoom.oauth_base_url = Some(Url::parse(&oauth).unwrap());
+        },
+        TriggerOptions::default(),
+    )
     .await
 }
 

@@ -78,11 +78,14 @@ impl Database {
     }
 }
 
-/// An open pool of either backend. (No `Debug`: sqlx's would print the
-/// connect options, password included.)
+/// An open pool of either backend, shared with crates whose tables live in
+/// this crate's migrations (the trigger outbox, see [`crate::Store::pool`]).
+/// (No `Debug`: sqlx's would print the connect options, password included.)
 #[derive(Clone)]
-pub(crate) enum Db {
+pub enum Db {
+    /// SQLite.
     Sqlite(SqlitePool),
+    /// PostgreSQL.
     Postgres(PgPool),
 }
 

@@ -104,6 +104,10 @@ id_type!(
     /// An audit event.
     AuditEventId
 );
+id_type!(
+    /// An operator webhook (a tenant's receiver of operator events).
+    OperatorWebhookId
+);
 
 /// The organization and tenant a query runs in. Rows of any other tenant
 /// are simply not found.

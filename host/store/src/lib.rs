@@ -28,6 +28,7 @@ mod identity;
 mod ids;
 mod leases;
 mod oauth_apps;
+mod operator_webhooks;
 mod rotation;
 mod secrets;
 mod server_support;
@@ -42,17 +43,18 @@ pub use connections::{
     Connection, ConnectionFilter, ConnectionPatch, ConnectionStatus, NewConnection,
 };
 pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_hash};
-pub use db::Database;
+pub use db::{Database, Db};
 pub use error::StoreError;
 pub use identity::{
     AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, RegisteredApp, RobotAccount,
     Role,
 };
 pub use ids::{
-    AuditEventId, ConnectionId, ConnectorId, FolderId, OrganizationId, PendingAuthorizationId,
-    Scope, TenantId, TriggerId, UserId,
+    AuditEventId, ConnectionId, ConnectorId, FolderId, OperatorWebhookId, OrganizationId,
+    PendingAuthorizationId, Scope, TenantId, TriggerId, UserId,
 };
 pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
+pub use operator_webhooks::{OPERATOR_WEBHOOK_FIELD, OperatorWebhook};
 pub use plugboard_vault::{
     Progress, RootKeySource, RootRotation, SecretBytes, SecretString, progress_bar,
 };

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::db::{now_ms, on_db};
 use crate::oauth_apps::OAUTH_APP_DEFAULT_FIELD;
 use crate::secrets::{CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, PKCE_FIELD};
-use crate::{Store, StoreError};
+use crate::{OPERATOR_WEBHOOK_FIELD, Store, StoreError};
 
 const STATE_KEY: &str = "reencrypt";
 const BATCH: i64 = 200;
@@ -64,7 +64,7 @@ macro_rules! stale {
     };
 }
 
-const TABLES: [Table; 4] = [
+const TABLES: [Table; 5] = [
     Table {
         name: "credentials",
         select: concat!(
@@ -118,6 +118,20 @@ const TABLES: [Table; 4] = [
         ),
         update: "UPDATE oauth_app_defaults SET key_version = $1, nonce = $2, ciphertext = $3 \
                  WHERE tenant_id = $4 AND tenant_id = $5 AND connector = $7 AND nonce = $6",
+    },
+    Table {
+        name: "operator webhook secrets",
+        select: concat!(
+            "SELECT t.tenant_id, t.id, NULL, t.key_version, t.nonce, t.ciphertext FROM operator_webhooks t WHERE ",
+            stale!("t"),
+            " LIMIT $1"
+        ),
+        count: concat!(
+            "SELECT COUNT(*) FROM operator_webhooks t WHERE ",
+            stale!("t")
+        ),
+        update: "UPDATE operator_webhooks SET key_version = $1, nonce = $2, ciphertext = $3 \
+                 WHERE tenant_id = $4 AND id = $5 AND nonce = $6",
     },
 ];
 
@@ -253,6 +267,7 @@ impl Store {
                         ("credentials", _) => CREDENTIAL_FIELD.to_owned(),
                         ("connector secrets", Some(n)) => format!("{CONNECTOR_SECRET_FIELD}{n}"),
                         ("OAuth app defaults", Some(n)) => format!("{OAUTH_APP_DEFAULT_FIELD}{n}"),
+                        ("operator webhook secrets", _) => OPERATOR_WEBHOOK_FIELD.to_owned(),
                         _ => PKCE_FIELD.to_owned(),
                     };
                     let aad = Aad::new(tenant, owner, &field);

@@ -86,7 +86,7 @@ fn state_hash(state: &str) -> String {
     hex::encode(h.finalize())
 }
 
-fn sealed_from(key_version: i64, nonce: Vec<u8>, ciphertext: Vec<u8>) -> Sealed {
+pub(crate) fn sealed_from(key_version: i64, nonce: Vec<u8>, ciphertext: Vec<u8>) -> Sealed {
     Sealed {
         key_version: key_version as u32,
         nonce,

@@ -115,6 +115,13 @@ impl Store {
         self.inner.db.close().await
     }
 
+    /// The connection pool, for crates whose tables are created by this
+    /// crate's migrations (the trigger outbox). They must never touch the
+    /// store's own tables through it, nor write a secret unsealed.
+    pub fn pool(&self) -> &Db {
+        &self.inner.db
+    }
+
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }

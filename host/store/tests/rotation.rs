@@ -8,8 +8,8 @@ use std::sync::mpsc as std_mpsc;
 
 use common::{Backend, TestDb};
 use plugboard_store::{
-    ConnectionId, NewConnection, NewPendingAuthorization, Progress, RootKeySource, Scope,
-    SecretString, Store, StoreOptions,
+    ConnectionId, NewConnection, NewPendingAuthorization, OperatorWebhookId, Progress,
+    RootKeySource, Scope, SecretString, Store, StoreOptions,
 };
 use time::OffsetDateTime;
 
@@ -18,8 +18,15 @@ on_both_backends!(
     killed_reencrypt_pass_is_finished_after_restart,
 );
 
-/// (scope, connection, expected credential, expected connector secret)
-type Fixture = Vec<(Scope, ConnectionId, String, String)>;
+/// (scope, connection, expected credential, expected connector secret,
+/// the tenant's operator webhook and its secret on the first connection)
+type Fixture = Vec<(
+    Scope,
+    ConnectionId,
+    String,
+    String,
+    Option<(OperatorWebhookId, String)>,
+)>;
 
 async fn populate(store: &Store, tenants: usize, per_tenant: usize) -> Fixture {
     let org = store
@@ -60,7 +67,19 @@ async fn populate(store: &Store, tenants: usize, per_tenant: usize) -> Fixture {
                 .put_connector_secret(&scope, c.id, "webhook", hook.as_bytes())
                 .await
                 .unwrap();
+            let mut operator_webhook = None;
             if i == 0 {
+                let secret = format!("ops-{t}");
+                let w = store
+                    .create_operator_webhook(
+                        &scope,
+                        "https://ops.example/hook",
+                        secret.as_bytes(),
+                        None,
+                    )
+                    .await
+                    .unwrap();
+                operator_webhook = Some((w.id, secret));
                 store
                     .create_pending_authorization(
                         &scope,
@@ -79,14 +98,14 @@ async fn populate(store: &Store, tenants: usize, per_tenant: usize) -> Fixture {
                     .await
                     .unwrap();
             }
-            out.push((scope, c.id, cred, hook));
+            out.push((scope, c.id, cred, hook, operator_webhook));
         }
     }
     out
 }
 
 async fn check_all(store: &Store, fixture: &Fixture) {
-    for (scope, id, cred, hook) in fixture {
+    for (scope, id, cred, hook, operator_webhook) in fixture {
         let got = store.get_credential(scope, *id).await.unwrap().unwrap();
         assert_eq!(got.secret.expose(), cred.as_bytes());
         let got = store
@@ -104,6 +123,14 @@ async fn check_all(store: &Store, fixture: &Fixture) {
             app.client_secret.expose(),
             format!("secret-of-{}", app.client_id)
         );
+        if let Some((w, secret)) = operator_webhook {
+            let got = store
+                .operator_webhook_secret(scope, *w)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(got.expose(), secret.as_bytes());
+        }
     }
 }
 
@@ -111,7 +138,8 @@ const STALE_SECRETS: &str = "SELECT \
     (SELECT COUNT(*) FROM credentials t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
     (SELECT COUNT(*) FROM connector_secrets t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
     (SELECT COUNT(*) FROM pending_authorizations t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
-    (SELECT COUNT(*) FROM oauth_app_defaults t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id))";
+    (SELECT COUNT(*) FROM oauth_app_defaults t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id)) + \
+    (SELECT COUNT(*) FROM operator_webhooks t WHERE t.key_version < (SELECT MAX(version) FROM vault_data_keys k WHERE k.tenant_id = t.tenant_id))";
 
 async fn rotation_with_live_reads_in_between_keeps_every_secret_readable(backend: Backend) {
     let db = TestDb::new(backend).await;
@@ -153,8 +181,9 @@ async fn rotation_with_live_reads_in_between_keeps_every_secret_readable(backend
     let re = report.reencrypt.unwrap();
     assert!(!re.resumed);
     assert_eq!(re.new_data_keys, 3);
-    // credentials and connector secrets, PKCE verifiers, OAuth app defaults
-    assert_eq!(re.reencrypted, 3 * 4 * 2 + 3 + 3);
+    // credentials and connector secrets, PKCE verifiers, OAuth app defaults,
+    // operator webhooks
+    assert_eq!(re.reencrypted, 3 * 4 * 2 + 3 + 3 + 3);
     assert_eq!(db.scalar(STALE_SECRETS).await, 0);
     assert_eq!(
         db.scalar("SELECT COUNT(*) FROM vault_data_keys WHERE root_version <> 2")
@@ -179,7 +208,7 @@ async fn rotation_with_live_reads_in_between_keeps_every_secret_readable(backend
         "verifier-0-0-0123456789abcdef"
     );
     // new writes use the newest data key
-    let (scope, id, _, _) = &fixture[0];
+    let (scope, id, _, _, _) = &fixture[0];
     let v = fresh.credential_version(scope, *id).await.unwrap();
     fresh
         .compare_and_swap_credential(scope, *id, v, b"after", None)

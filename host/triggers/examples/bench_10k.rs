@@ -50,7 +50,7 @@ async fn main() {
     })
     .await
     .unwrap();
-    let outbox = Outbox::open(&database).await.unwrap();
+    let outbox = Outbox::new(&store);
     let org = store.create_organization("bench").await.unwrap();
     let scope = store.create_tenant(org.id, "t").await.unwrap().scope();
     let user = store.create_user(org.id, "u", "U", None).await.unwrap();

@@ -7,11 +7,16 @@
 
 use std::sync::Arc;
 
-use plugboard_store::{ConnectionId, NewTrigger, Scope, Store, Trigger, TriggerId, UserId};
+use plugboard_runtime::AddressPolicy;
+use plugboard_store::{
+    ConnectionId, NewTrigger, OperatorWebhook, OperatorWebhookId, Scope, Store, Trigger, TriggerId,
+    UserId,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::outbox::{EventState, OPERATOR_FEED};
+use crate::destination::check_webhook_url;
+use crate::outbox::{EventState, OPERATOR_FEED, operator_webhook_feed};
 use crate::{Clock, EventRecord, Outbox, TriggerError};
 
 /// Prefix of generated webhook secrets.
@@ -22,6 +27,14 @@ pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
 /// connector access to names starting with `plugboard.`.)
 pub(crate) fn secret_name(id: TriggerId) -> String {
     format!("plugboard.trigger-webhook.{id}")
+}
+
+/// A fresh `whsec_…` signing secret.
+fn new_webhook_secret() -> String {
+    format!(
+        "{WEBHOOK_SECRET_PREFIX}{}",
+        hex::encode(rand::random::<[u8; 32]>())
+    )
 }
 
 /// Where events go.
@@ -139,12 +152,31 @@ impl std::fmt::Debug for CreatedSubscription {
     }
 }
 
+/// A new operator webhook and its signing secret: shown once.
+#[derive(Clone, PartialEq)]
+pub struct CreatedOperatorWebhook {
+    /// The webhook.
+    pub webhook: OperatorWebhook,
+    /// `whsec_…`; not retrievable later.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedOperatorWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedOperatorWebhook")
+            .field("webhook", &self.webhook)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
 /// The subscription API. Cheap to clone.
 #[derive(Clone)]
 pub struct Triggers {
     store: Store,
     outbox: Outbox,
     clock: Arc<dyn Clock>,
+    policy: AddressPolicy,
 }
 
 impl std::fmt::Debug for Triggers {
@@ -161,13 +193,22 @@ fn not_found(id: TriggerId) -> TriggerError {
 }
 
 impl Triggers {
-    /// The API over `store` and `outbox`.
+    /// The API over `store` and `outbox`; webhook URLs must reach public
+    /// addresses (see [`Triggers::with_address_policy`]).
     pub fn new(store: Store, outbox: Outbox, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             outbox,
             clock,
+            policy: AddressPolicy::default(),
         }
+    }
+
+    /// Which addresses webhook URLs may resolve to: the operator's egress
+    /// setting, the same one connectors get.
+    pub fn with_address_policy(mut self, policy: AddressPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Creates a subscription (due at once) and, for a webhook, generates
@@ -188,16 +229,7 @@ impl Triggers {
             });
         }
         if let Destination::Webhook { url } = &new.destination {
-            let parsed = reqwest::Url::parse(url).map_err(|e| TriggerError::Invalid {
-                what: "webhook url",
-                reason: format!("`{url}`: {e}"),
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(TriggerError::Invalid {
-                    what: "webhook url",
-                    reason: format!("`{url}`: expected an http or https URL"),
-                });
-            }
+            check_webhook_url(url, &self.policy).await?;
         }
         let conn = self
             .store
@@ -228,10 +260,7 @@ impl Triggers {
             .map_err(TriggerError::store("create subscription"))?;
         let webhook_secret = match &new.destination {
             Destination::Webhook { .. } => {
-                let secret = format!(
-                    "{WEBHOOK_SECRET_PREFIX}{}",
-                    hex::encode(rand::random::<[u8; 32]>())
-                );
+                let secret = new_webhook_secret();
                 if let Err(e) = self
                     .store
                     .put_connector_secret(
@@ -394,7 +423,7 @@ impl Triggers {
     }
 
     /// The tenant's operator events (`connection.disconnected`,
-    /// `connection.reconnected`) after `since`.
+    /// `connection.reconnected`, `delivery.dead_letter`) after `since`.
     pub async fn list_operator_events(
         &self,
         scope: &Scope,
@@ -404,5 +433,101 @@ impl Triggers {
         self.outbox
             .list(scope, OPERATOR_FEED, since, None, limit.clamp(1, 1000))
             .await
+    }
+
+    /// Subscribes `url` to the tenant's operator events (from now on), with
+    /// the same URL checks and signature scheme as subscription webhooks;
+    /// the secret is returned this one time.
+    ///
+    /// # Errors
+    /// [`TriggerError::Invalid`] / [`TriggerError::RefusedDestination`] for
+    /// the URL, [`TriggerError::Store`].
+    pub async fn create_operator_webhook(
+        &self,
+        scope: &Scope,
+        url: &str,
+        created_by: Option<UserId>,
+    ) -> Result<CreatedOperatorWebhook, TriggerError> {
+        check_webhook_url(url, &self.policy).await?;
+        let secret = new_webhook_secret();
+        let webhook = self
+            .store
+            .create_operator_webhook(scope, url, secret.as_bytes(), created_by)
+            .await
+            .map_err(TriggerError::store("create operator webhook"))?;
+        Ok(CreatedOperatorWebhook { webhook, secret })
+    }
+
+    /// The tenant's operator webhooks.
+    pub async fn list_operator_webhooks(
+        &self,
+        scope: &Scope,
+    ) -> Result<Vec<OperatorWebhook>, TriggerError> {
+        self.store
+            .list_operator_webhooks(scope)
+            .await
+            .map_err(TriggerError::store("list operator webhooks"))
+    }
+
+    /// Deletes an operator webhook and its queued deliveries; `Ok(false)`
+    /// if absent.
+    pub async fn delete_operator_webhook(
+        &self,
+        scope: &Scope,
+        id: OperatorWebhookId,
+    ) -> Result<bool, TriggerError> {
+        let gone = self
+            .store
+            .delete_operator_webhook(scope, id)
+            .await
+            .map_err(TriggerError::store("delete operator webhook"))?;
+        if gone {
+            self.outbox
+                .forget_subscription(&operator_webhook_feed(id))
+                .await?;
+        }
+        Ok(gone)
+    }
+
+    /// Deliveries to an operator webhook, optionally in one state.
+    pub async fn list_operator_webhook_deliveries(
+        &self,
+        scope: &Scope,
+        id: OperatorWebhookId,
+        state: Option<EventState>,
+    ) -> Result<Vec<EventRecord>, TriggerError> {
+        self.operator_webhook(scope, id).await?;
+        self.outbox
+            .list(scope, &operator_webhook_feed(id), 0, state, 10_000)
+            .await
+    }
+
+    /// Puts an operator webhook's dead letters (or the one with `seq`)
+    /// back in the queue; returns how many.
+    pub async fn replay_operator_webhook(
+        &self,
+        scope: &Scope,
+        id: OperatorWebhookId,
+        seq: Option<i64>,
+    ) -> Result<u64, TriggerError> {
+        self.operator_webhook(scope, id).await?;
+        self.outbox
+            .replay(scope, &operator_webhook_feed(id), seq, self.clock.now())
+            .await
+    }
+
+    async fn operator_webhook(
+        &self,
+        scope: &Scope,
+        id: OperatorWebhookId,
+    ) -> Result<OperatorWebhook, TriggerError> {
+        self.list_operator_webhooks(scope)
+            .await?
+            .into_iter()
+            .find(|w| w.id == id)
+            .ok_or_else(|| TriggerError::NotFound {
+                what: "operator webhook",
+                id: id.to_string(),
+            })
     }
 }

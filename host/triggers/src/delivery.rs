@@ -2,17 +2,23 @@
 //! `<unix timestamp>.<body>` in `Plugboard-Signature: t=<ts>,v1=<hex>`,
 //! at least once, with exponential backoff, then dead letter. The secret is
 //! read from the vault per attempt and dropped after signing; it must never
-//! be logged.
+//! be logged. The URL is checked against the egress address policy again
+//! at every attempt, after DNS (see `destination`). An event that becomes a
+//! dead letter is announced as the operator event `delivery.dead_letter`
+//! (except operator-webhook deliveries themselves, which would loop).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use plugboard_store::{OrganizationId, Scope, Store, TenantId, TriggerId};
+use plugboard_runtime::AddressPolicy;
+use plugboard_store::{OperatorWebhookId, OrganizationId, Scope, SecretBytes, Store, TenantId};
 use sha2::Sha256;
 
-use crate::outbox::{EventState, ms};
-use crate::{Clock, Outbox, TriggerError};
+use crate::destination::{check_before_send, delivery_client};
+use crate::outbox::{EventState, OPERATOR_WEBHOOK_PREFIX, ms};
+use crate::poller::PolledEvent;
+use crate::{Clock, EventRecord, Outbox, TriggerError};
 
 /// Signs `body` sent at `timestamp` (unix seconds) with `secret`: the value
 /// of the `Plugboard-Signature` header.
@@ -62,6 +68,9 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// Events per pass.
     pub batch: i64,
+    /// Addresses receivers may have (the operator's egress setting);
+    /// default: public only.
+    pub address_policy: AddressPolicy,
 }
 
 impl Default for DeliveryConfig {
@@ -72,6 +81,7 @@ impl Default for DeliveryConfig {
             max_backoff: Duration::from_secs(3600),
             timeout: Duration::from_secs(15),
             batch: 200,
+            address_policy: AddressPolicy::default(),
         }
     }
 }
@@ -107,11 +117,7 @@ impl std::fmt::Debug for Deliverer {
 impl Deliverer {
     /// A deliverer.
     pub fn new(store: Store, outbox: Outbox, clock: Arc<dyn Clock>, cfg: DeliveryConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("reqwest client builds");
+        let http = delivery_client(cfg.address_policy, cfg.timeout);
         Self {
             store,
             outbox,
@@ -161,6 +167,8 @@ impl Deliverer {
                             now,
                         )
                         .await?;
+                    self.announce_dead_letter(&event, &org, &tenant, &err, now)
+                        .await?;
                 }
                 Err(err) => {
                     report.retrying += 1;
@@ -185,34 +193,80 @@ impl Deliverer {
         Ok(report)
     }
 
+    async fn announce_dead_letter(
+        &self,
+        event: &EventRecord,
+        org: &str,
+        tenant: &str,
+        error: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), TriggerError> {
+        if event.subscription.starts_with(OPERATOR_WEBHOOK_PREFIX) {
+            return Ok(());
+        }
+        let Ok(scope) = scope_of(org, tenant) else {
+            return Ok(());
+        };
+        let announcement = PolledEvent {
+            id: format!("dead-letter:{}:{}", event.subscription, event.seq),
+            payload: serde_json::json!({
+                "subscription": event.subscription,
+                "seq": event.seq,
+                "event_id": event.event_id,
+                "type": event.kind,
+                "attempts": event.attempts + 1,
+                "error": error,
+            }),
+        };
+        self.outbox
+            .enqueue_operator_event(
+                &self.store,
+                &scope,
+                "delivery.dead_letter",
+                &announcement,
+                now,
+            )
+            .await
+    }
+
+    /// The signing secret of the subscription or operator webhook the
+    /// event belongs to.
+    async fn secret_for(&self, scope: &Scope, subscription: &str) -> Result<SecretBytes, String> {
+        let found = if let Some(hook) = subscription.strip_prefix(OPERATOR_WEBHOOK_PREFIX) {
+            let id: OperatorWebhookId = hook.parse().map_err(|_| "bad operator webhook id")?;
+            self.store
+                .operator_webhook_secret(scope, id)
+                .await
+                .map_err(|e| e.to_string())?
+        } else {
+            let id = subscription
+                .parse()
+                .map_err(|_| "the operator feed has no webhook")?;
+            let t = self
+                .store
+                .get_trigger(scope, id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("subscription deleted")?;
+            self.store
+                .get_connector_secret(scope, t.connection, &crate::api::secret_name(id))
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        found.ok_or_else(|| "webhook secret missing".to_owned())
+    }
+
     async fn attempt(
         &self,
-        event: &crate::EventRecord,
+        event: &EventRecord,
         org: &str,
         tenant: &str,
         now: time::OffsetDateTime,
     ) -> Result<(), String> {
         let url = event.destination_url.as_deref().ok_or("no destination")?;
-        let scope = Scope::new(
-            OrganizationId(org.parse().map_err(|_| "bad org id")?),
-            TenantId(tenant.parse().map_err(|_| "bad tenant id")?),
-        );
-        let trigger: TriggerId = event
-            .subscription
-            .parse()
-            .map_err(|_| "operator feed has no webhook")?;
-        let t = self
-            .store
-            .get_trigger(&scope, trigger)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("subscription deleted")?;
-        let secret = self
-            .store
-            .get_connector_secret(&scope, t.connection, &crate::api::secret_name(trigger))
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("webhook secret missing")?;
+        let url = check_before_send(url, &self.cfg.address_policy).map_err(|e| e.to_string())?;
+        let scope = scope_of(org, tenant)?;
+        let secret = self.secret_for(&scope, &event.subscription).await?;
         let body = serde_json::to_vec(&serde_json::json!({
             "id": event.event_id,
             "subscription": event.subscription,
@@ -232,11 +286,30 @@ impl Deliverer {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
         if resp.status().is_success() {
             Ok(())
         } else {
             Err(format!("receiver answered {}", resp.status()))
         }
     }
+}
+
+fn scope_of(org: &str, tenant: &str) -> Result<Scope, String> {
+    Ok(Scope::new(
+        OrganizationId(org.parse().map_err(|_| "bad org id")?),
+        TenantId(tenant.parse().map_err(|_| "bad tenant id")?),
+    ))
+}
+
+/// The error with its causes (reqwest hides "address refused" in a source).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }

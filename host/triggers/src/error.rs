@@ -31,6 +31,15 @@ pub enum TriggerError {
         /// Why.
         reason: String,
     },
+    /// A webhook URL the egress policy refuses (scheme, credentials in the
+    /// URL, or an address that is not public).
+    #[error("webhook URL `{url}` refused: {reason}")]
+    RefusedDestination {
+        /// The URL, without any userinfo.
+        url: String,
+        /// Why, and what the operator can allow.
+        reason: String,
+    },
     /// Not found in this tenant.
     #[error("{what} `{id}` not found")]
     NotFound {

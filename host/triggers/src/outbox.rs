@@ -1,74 +1,38 @@
 //! The durable event queue (outbox), its delivery states and the
-//! scheduler's per-subscription bookkeeping.
-//!
-//! **Schema ownership:** these tables belong in `host/store` (its migrations
-//! and its pool). The store exposes no pool, so until it grows these tables
-//! this module opens its own small pool on the *same database* and creates
-//! them with `CREATE TABLE IF NOT EXISTS` (never through sqlx's migrator:
-//! writing to `_sqlx_migrations` would make the store refuse the schema as
-//! too new). Move them into the store's next migration verbatim.
+//! scheduler's per-subscription bookkeeping, on the store's pool. The
+//! tables are created by the store's migration `0004_triggers_outbox`.
 //!
 //! This module must never decide *when* to poll or deliver; it only stores.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use plugboard_store::{Database, Scope};
+use plugboard_store::{Db, OperatorWebhookId, Scope, Store};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use time::OffsetDateTime;
 
 use crate::TriggerError;
 use crate::poller::PolledEvent;
 
 /// The subscription id of a tenant's operator feed
-/// (`connection.disconnected`, `connection.reconnected`).
+/// (`connection.disconnected`, `connection.reconnected`, `delivery.dead_letter`).
 pub const OPERATOR_FEED: &str = "operator";
 
-#[derive(Clone)]
-enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+/// Prefix of the subscription ids of operator-webhook deliveries.
+pub(crate) const OPERATOR_WEBHOOK_PREFIX: &str = "operator-webhook:";
+
+/// The outbox subscription id of one operator webhook's deliveries.
+pub fn operator_webhook_feed(id: OperatorWebhookId) -> String {
+    format!("{OPERATOR_WEBHOOK_PREFIX}{id}")
 }
 
 macro_rules! on_pool {
     ($p:expr, $pool:ident => $body:expr) => {
         match $p {
-            Pool::Sqlite($pool) => $body,
-            Pool::Postgres($pool) => $body,
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
         }
     };
 }
-
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS trigger_events (
-        seq {SEQ},
-        subscription_id TEXT NOT NULL,
-        org_id TEXT NOT NULL,
-        tenant_id TEXT NOT NULL,
-        event_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        destination_url TEXT,
-        state TEXT NOT NULL,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        next_attempt_at BIGINT NOT NULL,
-        locked_until BIGINT,
-        last_error TEXT,
-        created_at BIGINT NOT NULL,
-        delivered_at BIGINT,
-        UNIQUE (subscription_id, event_id))",
-    "CREATE INDEX IF NOT EXISTS trigger_events_due ON trigger_events (state, next_attempt_at)",
-    "CREATE INDEX IF NOT EXISTS trigger_events_feed ON trigger_events (org_id, tenant_id, subscription_id, seq)",
-    "CREATE TABLE IF NOT EXISTS trigger_schedule (
-        trigger_id TEXT PRIMARY KEY,
-        last_polled_at BIGINT,
-        failures BIGINT NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS trigger_connection_watch (
-        connection_id TEXT PRIMARY KEY,
-        status TEXT NOT NULL)",
-];
 
 /// Delivery state of a queued event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,7 +156,7 @@ pub(crate) fn ms(t: OffsetDateTime) -> i64 {
 /// The durable queue. Cheap to clone.
 #[derive(Clone)]
 pub struct Outbox {
-    pool: Pool,
+    pool: Db,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -202,57 +166,11 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// Opens the outbox on the same database as the store and creates its
-    /// tables if missing.
-    ///
-    /// # Errors
-    /// [`TriggerError::Outbox`] when connecting or creating tables fails.
-    pub async fn open(database: &Database) -> Result<Self, TriggerError> {
-        let pool = match database {
-            Database::Sqlite(path) => {
-                let opts = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10));
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(4)
-                        .connect_with(opts)
-                        .await
-                        .map_err(TriggerError::outbox("connect"))?,
-                )
-            }
-            Database::Postgres(url) => {
-                let opts =
-                    PgConnectOptions::from_str(url).map_err(TriggerError::outbox("connect"))?;
-                Pool::Postgres(
-                    PgPoolOptions::new()
-                        .max_connections(4)
-                        .connect_with(opts)
-                        .await
-                        .map_err(TriggerError::outbox("connect"))?,
-                )
-            }
-        };
-        let seq = match pool {
-            Pool::Sqlite(_) => "INTEGER PRIMARY KEY AUTOINCREMENT",
-            Pool::Postgres(_) => "BIGSERIAL PRIMARY KEY",
-        };
-        for stmt in SCHEMA {
-            let sql = stmt.replace("{SEQ}", seq);
-            let r = on_pool!(&pool, p => sqlx::query(&sql).execute(p).await.map(|_| ()));
-            // Two replicas creating at once on PostgreSQL may race on the
-            // catalog; the loser finds the table there on retry.
-            if let Err(e) = r {
-                let again = on_pool!(&pool, p => sqlx::query(&sql).execute(p).await.map(|_| ()));
-                again.map_err(|_| TriggerError::Outbox {
-                    step: "create tables",
-                    source: e,
-                })?;
-            }
+    /// The outbox on the store's database.
+    pub fn new(store: &Store) -> Self {
+        Self {
+            pool: store.pool().clone(),
         }
-        Ok(Self { pool })
     }
 
     /// Queues events of one subscription; an event id already queued for
@@ -294,6 +212,38 @@ impl Outbox {
             new += n;
         }
         Ok(new)
+    }
+
+    /// Queues an operator event in the tenant's feed ([`OPERATOR_FEED`],
+    /// pull) and, with the same event id, for each of its operator webhooks.
+    pub(crate) async fn enqueue_operator_event(
+        &self,
+        store: &Store,
+        scope: &Scope,
+        kind: &str,
+        event: &PolledEvent,
+        now: OffsetDateTime,
+    ) -> Result<(), TriggerError> {
+        let events = std::slice::from_ref(event);
+        self.enqueue(scope, OPERATOR_FEED, kind, None, events, now)
+            .await?;
+        let hooks = store
+            .list_operator_webhooks(scope)
+            .await
+            .map_err(TriggerError::store("list operator webhooks"))?;
+        for hook in hooks {
+            self.enqueue(
+                scope,
+                &operator_webhook_feed(hook.id),
+                kind,
+                Some(&hook.url),
+                events,
+                now,
+            )
+            .await?;
+        }
+        tracing::info!(kind, "operator event");
+        Ok(())
     }
 
     /// Events of a subscription after `since` (exclusive), oldest first.
@@ -516,10 +466,5 @@ impl Outbox {
             .await
             .map_err(TriggerError::outbox("watched connection"))?);
         Ok(row.map(|r| r.0))
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        on_pool!(&self.pool, p => p.close().await)
     }
 }

@@ -1,8 +1,9 @@
 //! The real [`Poller`]: calls the connector's `poll` export in
 //! `plugboard-runtime`, with [`ConnectionServices`] built per call by a
-//! [`ServicesFactory`] (the server passes its own adapter; this crate ships
-//! [`TokenManagerServices`], a minimal one over the token manager and the
-//! store, for `plugboard serve` until the server's is wired in).
+//! [`ServicesFactory`] (`plugboard serve` passes one over its own
+//! connection services; this crate ships [`TokenManagerServices`], a
+//! minimal one over the token manager and the store, for embedders and
+//! tests), and the connector found by a [`ConnectorLookup`].
 //!
 //! Unauthorized / reconnect-required answers and an unavailable-for-good
 //! credential become [`PollError::Unauthorized`]; this module must never
@@ -34,33 +35,42 @@ pub trait ServicesFactory: Send + Sync + 'static {
     ) -> Result<(CallContext, Arc<dyn ConnectionServices>), PollError>;
 }
 
+/// Finds the loaded connector a connection uses (bundled or the tenant's
+/// uploaded one), `None` when it is not loaded.
+pub type ConnectorLookup = Arc<dyn Fn(&Connection) -> Option<Arc<LoadedConnector>> + Send + Sync>;
+
 /// Polls through loaded connectors, chosen by the connection's connector id.
 pub struct RuntimePoller {
-    connectors: HashMap<String, Arc<LoadedConnector>>,
+    lookup: ConnectorLookup,
     factory: Arc<dyn ServicesFactory>,
 }
 
 impl std::fmt::Debug for RuntimePoller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RuntimePoller")
-            .field("connectors", &self.connectors.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        f.debug_struct("RuntimePoller").finish_non_exhaustive()
     }
 }
 
 impl RuntimePoller {
-    /// A poller over `connectors` (each keyed by its manifest id).
+    /// A poller over a fixed set of `connectors` (each keyed by its manifest id).
     pub fn new(
         connectors: impl IntoIterator<Item = Arc<LoadedConnector>>,
         factory: Arc<dyn ServicesFactory>,
     ) -> Self {
-        Self {
-            connectors: connectors
-                .into_iter()
-                .map(|c| (c.id().to_owned(), c))
-                .collect(),
+        let by_id: HashMap<String, Arc<LoadedConnector>> = connectors
+            .into_iter()
+            .map(|c| (c.id().to_owned(), c))
+            .collect();
+        Self::with_lookup(
+            Arc::new(move |c: &Connection| by_id.get(&c.connector).cloned()),
             factory,
-        }
+        )
+    }
+
+    /// A poller that asks `lookup` for each connection's connector (the
+    /// server's registry, which also holds tenants' uploaded connectors).
+    pub fn with_lookup(lookup: ConnectorLookup, factory: Arc<dyn ServicesFactory>) -> Self {
+        Self { lookup, factory }
     }
 }
 
@@ -85,12 +95,9 @@ fn map_connector_error(e: &ConnectorError) -> PollError {
 #[async_trait]
 impl Poller for RuntimePoller {
     async fn poll(&self, r: PollRequest<'_>) -> Result<PollOutput, PollError> {
-        let connector = self
-            .connectors
-            .get(&r.connection.connector)
-            .ok_or_else(|| PollError::Failed {
-                message: format!("connector `{}` is not loaded", r.connection.connector),
-            })?;
+        let connector = (self.lookup)(r.connection).ok_or_else(|| PollError::Failed {
+            message: format!("connector `{}` is not loaded", r.connection.connector),
+        })?;
         let (ctx, services) = self.factory.services(r.connection).await?;
         let params = r.parameters.to_string();
         match connector

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::outbox::{OPERATOR_FEED, ms};
+use crate::outbox::ms;
 use crate::poller::{PollError, PollRequest, PolledEvent, Poller};
 use crate::{Clock, Deliverer, Outbox, TriggerError};
 
@@ -171,12 +171,16 @@ impl Scheduler {
         self
     }
 
-    /// Runs ticks every [`SchedulerConfig::tick`] and, between them, the
-    /// deliverer, until [`SchedulerHandle::stop`].
+    /// Waits [`SchedulerConfig::tick`], then runs a tick and the deliverer,
+    /// and again, until [`SchedulerHandle::stop`].
     pub fn start(self: Arc<Self>, deliverer: Option<Arc<Deliverer>>) -> SchedulerHandle {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.cfg.tick) => {}
+                    _ = stopped.changed() => break,
+                }
                 if let Err(e) = self.tick().await {
                     tracing::warn!(error = %e, "trigger scheduler tick failed");
                 }
@@ -184,10 +188,6 @@ impl Scheduler {
                     && let Err(e) = d.deliver_due().await
                 {
                     tracing::warn!(error = %e, "trigger delivery pass failed");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(self.cfg.tick) => {}
-                    _ = stopped.changed() => break,
                 }
             }
         });
@@ -477,9 +477,7 @@ impl Scheduler {
             }),
         };
         self.outbox
-            .enqueue(&conn.scope, OPERATOR_FEED, kind, None, &[event], now)
-            .await?;
-        tracing::info!(connection = %conn.id, kind, "operator event");
-        Ok(())
+            .enqueue_operator_event(&self.store, &conn.scope, kind, &event, now)
+            .await
     }
 }

@@ -22,7 +22,8 @@ async fn webhook_env(
     Deliverer,
 ) {
     let env = common::sqlite().await;
-    let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone());
+    let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone())
+        .with_address_policy(plugboard_runtime::AddressPolicy::allow_loopback());
     let created = api
         .create_subscription(
             &env.scope,
@@ -49,6 +50,7 @@ async fn webhook_env(
         DeliveryConfig {
             max_attempts: 3,
             base_backoff: Duration::from_secs(10),
+            address_policy: plugboard_runtime::AddressPolicy::allow_loopback(),
             ..DeliveryConfig::default()
         },
     );
@@ -126,4 +128,74 @@ async fn a_receiver_down_for_good_dead_letters_and_replay_delivers() {
         .map(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).unwrap()["id"].clone())
         .collect();
     assert_eq!(ids, ["rec-1", "rec-2"]);
+}
+
+#[tokio::test]
+async fn delivery_checks_the_address_again_after_dns_and_refuses_a_rebound_name() {
+    let rx = common::receiver().await;
+    // Accepted at creation (loopback allowed then); at delivery time the
+    // deliverer's policy refuses what `localhost` now resolves to, as it
+    // would for a name re-pointed at a private address (DNS rebinding).
+    let url = rx.url.replace("127.0.0.1", "localhost");
+    let (env, api, id, _secret, _) = webhook_env(&url).await;
+    poll_once(&env, &["rec-1"]).await;
+    let strict = Deliverer::new(
+        env.store.clone(),
+        env.outbox.clone(),
+        env.clock.clone(),
+        DeliveryConfig::default(),
+    );
+    assert_eq!(strict.deliver_due().await.unwrap().retrying, 1);
+    assert!(rx.received.lock().unwrap().is_empty(), "nothing was sent");
+    let pending = api
+        .list_deliveries(&env.scope, id, Some(EventState::Pending))
+        .await
+        .unwrap();
+    let err = pending[0].last_error.as_deref().unwrap();
+    assert!(err.contains("refused") && err.contains("loopback"), "{err}");
+}
+
+#[tokio::test]
+async fn operator_webhooks_receive_dead_letter_events_signed_with_their_own_secret() {
+    let rx = common::receiver().await;
+    let ops = common::receiver().await;
+    let (env, api, id, _secret, d) = webhook_env(&rx.url).await;
+    let hook = api
+        .create_operator_webhook(&env.scope, &ops.url, None)
+        .await
+        .unwrap();
+    assert!(!format!("{hook:?}").contains(&hook.secret));
+    poll_once(&env, &["rec-1"]).await;
+    rx.up.store(false, Ordering::SeqCst);
+    for _ in 0..3 {
+        d.deliver_due().await.unwrap();
+        env.clock.advance(Duration::from_secs(3600));
+    }
+    // The dead letter is in the pull feed and went to the operator webhook.
+    let feed = api.list_operator_events(&env.scope, 0, 100).await.unwrap();
+    assert_eq!(feed.len(), 1, "{feed:?}");
+    assert_eq!(feed[0].kind, "delivery.dead_letter");
+    assert_eq!(feed[0].payload["subscription"], id.to_string());
+    d.deliver_due().await.unwrap();
+    let got = ops.received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (sig, body) = &got[0];
+    assert!(verify(hook.secret.as_bytes(), sig, body), "signature {sig}");
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["type"], "delivery.dead_letter");
+    assert_eq!(json["data"]["event_id"], "rec-1");
+
+    // Another tenant sees neither the webhook nor its deliveries.
+    let (other, _) = env.other_tenant().await;
+    assert!(api.list_operator_webhooks(&other).await.unwrap().is_empty());
+    assert!(
+        !api.delete_operator_webhook(&other, hook.webhook.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        api.delete_operator_webhook(&env.scope, hook.webhook.id)
+            .await
+            .unwrap()
+    );
 }

@@ -34,6 +34,7 @@ async fn subscribe(env: &common::Env, api: &Triggers) -> TriggerId {
 
 fn api(env: &common::Env) -> Triggers {
     Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone())
+        .with_address_policy(plugboard_runtime::AddressPolicy::allow_loopback())
 }
 
 async fn event_ids(env: &common::Env, api: &Triggers, id: TriggerId) -> Vec<String> {
@@ -59,7 +60,7 @@ async fn events_are_queued_once_per_event_id_across_a_scheduler_restart() {
 
     // "Restart": new store handle, outbox and scheduler on the same file.
     let store = common::open_store(&env.dir, &env.database).await;
-    let outbox = Outbox::open(&env.database).await.unwrap();
+    let outbox = Outbox::new(&store);
     let second = Arc::new(Scheduler::new(
         store,
         outbox,

@@ -157,7 +157,8 @@ async fn zoom_new_recordings_are_events_once_per_id_across_a_scheduler_restart()
         [connector],
         TokenManagerServices::factory(env.store.clone(), tokens.clone(), Some(zoom.api_url())),
     ));
-    let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone());
+    let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone())
+        .with_address_policy(plugboard_runtime::AddressPolicy::allow_loopback());
     let id = api
         .create_subscription(
             &env.scope,
@@ -201,7 +202,7 @@ async fn zoom_new_recordings_are_events_once_per_id_across_a_scheduler_restart()
 
     // Restart between polls.
     let store = common::open_store(&env.dir, &env.database).await;
-    let second = scheduler(Outbox::open(&env.database).await.unwrap(), store);
+    let second = scheduler(Outbox::new(&store), store);
     zoom.add_recordings("alice@example.com", [recording(3)]);
     env.clock.advance(Duration::from_secs(331));
     assert_eq!(second.tick().await.unwrap().queued, 1);

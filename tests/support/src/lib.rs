@@ -9,6 +9,7 @@
 //!   plain HTTP up to the redirect back to Plugboard's callback.
 //! - [`npm::ensure_installed`]: `npm ci` of a test's pinned packages, once.
 //! - [`LogCapture`]: log lines in memory, to assert no secret was logged.
+//! - [`WebhookReceiver`]: records signed webhook deliveries, can be taken down.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -19,10 +20,12 @@ mod fake_zoom;
 mod logs;
 pub mod npm;
 mod oidc;
+mod webhook_receiver;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};
 pub use logs::LogCapture;
 pub use oidc::{OidcClient, OidcProvider};
+pub use webhook_receiver::{Received, WebhookReceiver};
 
 /// A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it).
 /// Prefer binding `127.0.0.1:0` yourself when you can; this is for child

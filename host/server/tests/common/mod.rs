@@ -13,6 +13,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use plugboard_server::triggers::TriggerOptions;
 use plugboard_server::{Config, RunningServer};
 use serde_json::{Value, json};
 
@@ -26,17 +27,20 @@ pub struct TestServer {
 /// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
 /// loopback egress allowed (never a default) so connectors reach the fakes.
 pub async fn start_server() -> TestServer {
-    start_server_with(|_| {}).await
+    start_server_with(|_| {}, TriggerOptions::default()).await
 }
 
-/// [`start_server`] with more configuration (operator OAuth apps, endpoint
-/// overrides).
-pub async fn start_server_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+/// [`start_server`] with changes to the config, and the triggers' clock
+/// and background tick.
+pub async fn start_server_with(
+    configure: impl FnOnce(&mut Config),
+    triggers: TriggerOptions,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.egress.allow_loopback = true;
     configure(&mut config);
-    let server = plugboard_server::start(config)
+    let server = plugboard_server::start_with_triggers(config, triggers)
         .await
         .expect("server starts");
     let admin_token = std::fs::read_to_string(&server.admin_token_file)

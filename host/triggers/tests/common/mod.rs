@@ -71,7 +71,7 @@ pub async fn open_store(dir: &tempfile::TempDir, database: &Database) -> Store {
 impl Env {
     async fn open(dir: tempfile::TempDir, database: Database) -> Env {
         let store = open_store(&dir, &database).await;
-        let outbox = Outbox::open(&database).await.unwrap();
+        let outbox = Outbox::new(&store);
         let org = store
             .create_organization(&format!("org-{}", uuid::Uuid::now_v7()))
             .await
@@ -219,46 +219,9 @@ impl Poller for FakePoller {
     }
 }
 
-/// What the receiver got: signature header and body, in order.
-pub type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+pub use plugboard_test_support::WebhookReceiver as Receiver;
 
 /// A loopback webhook receiver that can be taken down.
-pub struct Receiver {
-    pub url: String,
-    pub up: Arc<AtomicBool>,
-    pub received: Received,
-}
-
 pub async fn receiver() -> Receiver {
-    use axum::{
-        Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post,
-    };
-    type St = (Arc<AtomicBool>, Received);
-    async fn hook(State((up, got)): State<St>, headers: HeaderMap, body: Bytes) -> StatusCode {
-        if !up.load(Ordering::SeqCst) {
-            return StatusCode::SERVICE_UNAVAILABLE;
-        }
-        let sig = headers
-            .get("plugboard-signature")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        got.lock().unwrap().push((sig, body.to_vec()));
-        StatusCode::NO_CONTENT
-    }
-    let up = Arc::new(AtomicBool::new(true));
-    let received: Received = Arc::new(Mutex::new(Vec::new()));
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state((up.clone(), received.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    Receiver {
-        url: format!("http://{addr}/hook"),
-        up,
-        received,
-    }
+    Receiver::start().await
 }
