@@ -49,13 +49,12 @@ impl Drop for Serve {
 }
 
 fn serve() -> Serve {
-    serve_with("lifecycle", &[], &[])
+    serve_with("lifecycle", &[])
 }
 
 /// `plugboard serve` in a data directory of its own, also when tests of this
-/// file run at once (`name` tells tests apart), with `extra` flags and
-/// environment.
-fn serve_with(name: &str, extra: &[&str], env: &[(&str, String)]) -> Serve {
+/// file run at once (`name` tells tests apart), with extra environment.
+fn serve_with(name: &str, env: &[(&str, String)]) -> Serve {
     static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let data_dir =
@@ -71,7 +70,6 @@ fn serve_with(name: &str, extra: &[&str], env: &[(&str, String)]) -> Serve {
             "--data-dir",
         ])
         .arg(&data_dir)
-        .args(extra)
         .env("PLUGBOARD_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -314,22 +312,7 @@ async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
     use plugboard_test_support::browser::{Consent, authorize_with_zoom};
 
     let zoom = FakeZoom::start().await;
-    let s = serve_with(
-        "oauth",
-        &[],
-        &[
-            (
-                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID",
-                FakeZoom::CLIENT_ID.into(),
-            ),
-            (
-                "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET",
-                FakeZoom::CLIENT_SECRET.into(),
-            ),
-            ("PLUGBOARD_CONNECTOR_ZOOM_BASE_URL", zoom.api_url()),
-            ("PLUGBOARD_CONNECTOR_ZOOM_OAUTH_BASE_URL", zoom.base_url()),
-        ],
-    );
+    let s = serve_with("oauth", &fake_zoom_env(&zoom));
     let mut child = cli_command(
         &s,
         &[
@@ -378,43 +361,54 @@ async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
     assert!(!rest.contains(FakeZoom::CLIENT_SECRET), "{rest}");
 }
 
-/// Puts a Connected Zoom connection (as the OAuth flow leaves it: account,
-/// scopes, access token sealed in its secret slot) in the admin's personal
-/// workspace, through the store on the running server's database; this
-/// server build cannot run the Zoom OAuth flow over the API yet.
-async fn seed_zoom_connection(data_dir: &Path, access_token: &str) -> String {
-    use plugboard_store::{ConnectionStatus, NewConnection, Store};
-    let store = Store::open_data_dir(data_dir, None).await.unwrap();
-    let scope = store.all_tenant_scopes().await.unwrap()[0];
-    let admin = store.list_users(scope.org).await.unwrap()[0].id;
-    let folder = store.personal_folder(&scope, admin).await.unwrap();
-    let mut new = NewConnection::new(folder.id, "zoom", "oauth2_authorization_code", "Zoom");
-    new.status = ConnectionStatus::Connected;
-    new.config = serde_json::json!([]);
-    new.polling_frequency_seconds = Some(120);
-    new.make_default = true;
-    new.created_by = Some(admin);
-    let conn = store.create_connection(&scope, new).await.unwrap();
-    let scopes = ["meeting:write", "recording:read", "user_info:read"].map(String::from);
-    store
-        .set_connection_account(&scope, conn.id, Some("zu-alice"), Some("Alice"), &scopes)
+/// `plugboard serve` settings that make the fake Zoom the operator's Zoom
+/// app, API and OAuth endpoints.
+fn fake_zoom_env(zoom: &plugboard_test_support::FakeZoom) -> Vec<(&'static str, String)> {
+    use plugboard_test_support::FakeZoom;
+    vec![
+        (
+            "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID",
+            FakeZoom::CLIENT_ID.into(),
+        ),
+        (
+            "PLUGBOARD_CONNECTOR_ZOOM_CLIENT_SECRET",
+            FakeZoom::CLIENT_SECRET.into(),
+        ),
+        ("PLUGBOARD_CONNECTOR_ZOOM_BASE_URL", zoom.api_url()),
+        ("PLUGBOARD_CONNECTOR_ZOOM_OAUTH_BASE_URL", zoom.base_url()),
+    ]
+}
+
+/// A Zoom connection created over the API with Plugboard's authorization-code
+/// flow, consented at the fake Zoom and completed through the callback;
+/// returns its id.
+async fn connect_zoom_over_api(s: &Serve) -> String {
+    use plugboard_test_support::browser::{Consent, authorize_with_zoom};
+    let token = std::fs::read_to_string(s.data_dir.join("admin-token")).unwrap();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/connections", s.url))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({"connector": "zoom", "auth_kind": "oauth2_authorization_code"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
-    store
-        .put_connector_secret(&scope, conn.id, "access_token", access_token.as_bytes())
+    let url = url::Url::parse(created["authorize_url"].as_str().expect("authorize URL")).unwrap();
+    let callback = format!("{}/provisioning_/callback", s.url);
+    let back = authorize_with_zoom(&url, &callback, Consent::Allow)
         .await
         .unwrap();
-    store.close().await;
-    conn.id.to_string()
+    assert_eq!(reqwest::get(back).await.unwrap().status(), 200);
+    created["connection"]["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_cli_manages_trigger_subscriptions_over_the_api() {
     let zoom = plugboard_test_support::FakeZoom::start().await;
-    let base = format!("zoom={}", zoom.api_url());
-    let s = serve_with("triggers", &["--connector-base-url", &base], &[]);
-    let conn =
-        seed_zoom_connection(&s.data_dir, &zoom.authorization_code_access_token().await).await;
+    let s = serve_with("triggers", &fake_zoom_env(&zoom));
+    let conn = connect_zoom_over_api(&s).await;
     let hook = fake_api();
 
     let out = ok(&cli(

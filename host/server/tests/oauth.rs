@@ -49,75 +49,10 @@ async fn zoom_server(zoom: &FakeZoom) -> TestServer {
     logs();
     let (api, oauth) = (zoom.api_url(), zoom.base_url());
     start_server_with(
-        move |config| {
-            let zoom = config.connectors.entry("zoom".into()).or_default();
-            zoom.client_id = Some(FakeZoom::CLIENT_ID.into());
-            zoom.client_secret = Some(plugboard_server::config::Redacted::new(
-                FakeZoom::CLIENT_SECRET,
-            ));
-            zoom.base_url = Some(Url::parse(&format!("{api}/")).unwrap());
-            zoom.oauth_base_url = Some(Url::parse(&oauth).unwrap());
-        },
+        move |config| use_fake_zoom(config, &api, &oauth),
         TriggerOptions::default(),
     )
     .await
-}
-
-fn callback_prefix(t: &TestServer) -> String {
-    format!("{}/provisioning_/callback", t.base)
-}
-
-/// The browser's visit to Plugboard's callback: (status, page).
-async fn visit(url: &Url) -> (u16, String) {
-    let res = reqwest::get(url.clone()).await.expect("callback answered");
-    let status = res.status().as_u16();
-    (status, res.text().await.unwrap())
-}
-
-/// Start a Zoom connection and return the create reply.
-async fn start_zoom(api: &Api, kind: &str, extra: Value) -> Reply {
-    let mut body = json!({"connector": "zoom", "auth_kind": kind});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    api.post("/api/v1/connections", body).await
-}
-
-fn authorize_url(reply: &Reply) -> Url {
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(
-        reply.body["connection"]["status"], "pending",
-        "{}",
-        reply.text
-    );
-    Url::parse(
-        reply.body["authorize_url"]
-            .as_str()
-            .expect("an authorize URL"),
-    )
-    .unwrap()
-}
-
-/// Alice allows access at the fake Zoom; the URL back to Plugboard.
-async fn allow_at_zoom(t: &TestServer, url: &Url) -> Url {
-    authorize_with_zoom(url, &callback_prefix(t), Consent::Allow)
-        .await
-        .unwrap()
-}
-
-/// A Zoom connection through the whole authorization-code flow; returns
-/// its id, the callback URL used, and the page Plugboard showed.
-async fn connect_zoom(t: &TestServer, api: &Api, extra: Value) -> (String, Url, String) {
-    let created = start_zoom(api, "oauth2_authorization_code", extra).await;
-    let url = authorize_url(&created);
-    let callback = allow_at_zoom(t, &url).await;
-    let (status, page) = visit(&callback).await;
-    assert_eq!(status, 200, "{page}");
-    let id = created.body["connection"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (id, callback, page)
 }
 
 /// The stored credential (test-only peek through the server's state).

@@ -13,20 +13,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use plugboard_server::RunningServer;
 use plugboard_server::model::{
     Account, Connection, ConnectionId, ConnectionStatus, TenantId, UserId,
 };
 use plugboard_server::repo::Bootstrap;
 use plugboard_server::triggers::TriggerOptions;
-use plugboard_server::{RunningServer, config::Redacted};
-use plugboard_test_support::{FakeZoom, Recording, WebhookReceiver};
+use plugboard_test_support::{FakeZoom, Recording, TokenFault, WebhookReceiver};
 use plugboard_triggers::{ManualClock, verify};
 use serde_json::{Value, json};
 
-/// A Connected Zoom connection in `owner`'s personal workspace, as the
-/// OAuth flow leaves it (this server build does not run that flow yet):
-/// the row with account and scopes, and the access token in its secret slot.
-async fn zoom_connection(server: &RunningServer, owner: &Bootstrap, token: &str) -> ConnectionId {
+/// A Zoom connection row in `owner`'s personal workspace, Connected with
+/// account and scopes but holding no token: enough for the subscription
+/// checks of a server whose egress cannot reach the fake Zoom (polling
+/// tests connect through the real OAuth flow instead, see [`world`]).
+async fn zoom_connection_row(server: &RunningServer, owner: &Bootstrap) -> ConnectionId {
     let now = time::OffsetDateTime::now_utc();
     let user: UserId = owner.principal.user_id;
     let conn = Connection {
@@ -57,16 +58,7 @@ async fn zoom_connection(server: &RunningServer, owner: &Bootstrap, token: &str)
         created_at: now,
         updated_at: now,
     };
-    let repo = &server.state.repo;
-    repo.insert_connection(&conn).await.unwrap();
-    repo.put_secret(
-        conn.tenant_id,
-        conn.id,
-        "access_token",
-        Redacted::new(token),
-    )
-    .await
-    .unwrap();
+    server.state.repo.insert_connection(&conn).await.unwrap();
     conn.id
 }
 
@@ -109,25 +101,37 @@ struct World {
 async fn world() -> World {
     let zoom = FakeZoom::start().await;
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-    let api_url = zoom.api_url();
+    let (api_url, oauth_url) = (zoom.api_url(), zoom.base_url());
     let t = start_server_with(
-        |c| {
-            c.connectors.entry("zoom".into()).or_default().base_url =
-                Some(url::Url::parse(&api_url).unwrap());
-        },
+        |c| use_fake_zoom(c, &api_url, &oauth_url),
         manual_triggers(clock.clone()),
     )
     .await;
     let (boot, token) = t.server.create_tenant("zoom-users").await.unwrap();
-    let access = zoom.authorization_code_access_token().await;
-    let conn = zoom_connection(&t.server, &boot, &access).await;
     let owner = Api::new(&t.base, Some(&token));
+    // Through Plugboard's own authorization-code flow and callback, so the
+    // polls use the token manager exactly as in production.
+    let (id, _, _) = connect_zoom(&t, &owner, json!({"polling_frequency_seconds": 120})).await;
+    let conn: ConnectionId = id.parse().unwrap();
+    let tenant = boot.principal.tenant_id;
+    let state = &t.server.state;
+    let conn_ref = plugboard_server::oauth::connection_ref(&state.store, tenant, conn)
+        .await
+        .unwrap();
+    let access = state
+        .tokens
+        .access_token(conn_ref)
+        .await
+        .unwrap()
+        .token
+        .expose()
+        .to_string();
     World {
         clock,
         zoom,
         owner,
         conn,
-        tenant: boot.principal.tenant_id,
+        tenant,
         access,
         t,
     }
@@ -335,7 +339,6 @@ async fn another_tenant_gets_404_on_every_triggers_route_and_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
-    let zoom = FakeZoom::start().await;
     // Loopback egress left at its default (off) for this server.
     let t = start_server_with(
         |c| c.egress.allow_loopback = false,
@@ -343,12 +346,7 @@ async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
     )
     .await;
     let (boot, token) = t.server.create_tenant("ssrf").await.unwrap();
-    let conn = zoom_connection(
-        &t.server,
-        &boot,
-        &zoom.authorization_code_access_token().await,
-    )
-    .await;
+    let conn = zoom_connection_row(&t.server, &boot).await;
     let api = Api::new(&t.base, Some(&token));
     for (url, why) in [
         ("http://169.254.169.254/latest/meta-data/", "metadata"),
@@ -431,9 +429,14 @@ async fn a_polling_frequency_edit_applies_at_the_next_tick_and_operator_webhooks
     assert_eq!(e.status, 200, "{}", e.text);
     assert_eq!(w.run_triggers().await.polled, 1);
 
-    // The token dies: the poll marks the connection Disconnected, pauses
-    // polling, and the operator webhook hears it, signed.
+    // The token dies and Zoom refuses the refresh token: the poll marks the
+    // connection Disconnected, pauses polling, and the operator webhook
+    // hears it, signed. (An expired access token alone is refreshed.)
     w.zoom.expire_all_access_tokens();
+    w.zoom.push_token_fault(TokenFault::ErrorBody200 {
+        error: "invalid_grant".into(),
+        reason: "Invalid Token!".into(),
+    });
     w.zoom.add_recordings("alice@example.com", [recording(9)]);
     w.next_period();
     let r = w.run_triggers().await;

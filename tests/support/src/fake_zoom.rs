@@ -344,50 +344,6 @@ impl FakeZoom {
     pub fn api_calls(&self) -> u64 {
         self.with(|i| i.api_calls)
     }
-    /// An access token for the signed-in user through the real
-    /// authorization-code flow (authorize page, then the token endpoint
-    /// with the operator app's Basic credentials): for tests that need a
-    /// working Zoom credential without running Plugboard's own flow.
-    pub async fn authorization_code_access_token(&self) -> String {
-        let redirect = crate::test_redirect_uri();
-        let mut authorize = url::Url::parse(&self.authorize_url()).expect("authorize URL");
-        authorize
-            .query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", Self::CLIENT_ID)
-            .append_pair("redirect_uri", &redirect)
-            .append_pair("state", "test");
-        let callback = crate::browser::authorize_with_zoom(
-            &authorize,
-            &redirect,
-            crate::browser::Consent::Allow,
-        )
-        .await
-        .expect("the fake Zoom authorizes");
-        let code = callback
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("the callback carries a code");
-        let token: Value = reqwest::Client::new()
-            .post(self.token_url())
-            .basic_auth(Self::CLIENT_ID, Some(Self::CLIENT_SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("redirect_uri", redirect.as_str()),
-            ])
-            .send()
-            .await
-            .expect("token endpoint answers")
-            .json()
-            .await
-            .expect("token JSON");
-        token["access_token"]
-            .as_str()
-            .expect("an access token")
-            .to_owned()
-    }
 
     /// Whether `token` is a live access token right now.
     pub fn access_token_is_live(&self, token: &str) -> bool {
