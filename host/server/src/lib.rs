@@ -299,7 +299,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let public_url = config.public_url_for(local_addr);
     let redirect_uri = config.redirect_uri_for(local_addr);
 
-    let runtime = plugboard_runtime::Runtime::new(runtime_config(&config))
+    let mut runtime_config = runtime_config(&config);
+    if let Some(path) = &config.egress.ca_file {
+        runtime_config.extra_ca_pem = Some(std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the egress CA file `{}` (egress.ca_file)",
+                path.display()
+            )
+        })?);
+    }
+    let runtime = plugboard_runtime::Runtime::new(runtime_config)
         .map_err(|e| anyhow::anyhow!("starting the connector runtime: {e}"))?;
     let registry = connectors::Registry::new(runtime).await?;
     for c in repo.components(None).await? {

@@ -26,9 +26,15 @@ pub struct TestServer {
 /// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
 /// loopback egress allowed (never a default) so connectors reach the fakes.
 pub async fn start_server() -> TestServer {
+    start_server_with(|_| {}).await
+}
+
+/// [`start_server`] with the configuration adjusted by `adjust` first.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.egress.allow_loopback = true;
+    adjust(&mut config);
     let server = plugboard_server::start(config)
         .await
         .expect("server starts");
@@ -42,6 +48,13 @@ pub async fn start_server() -> TestServer {
         admin_token,
         base,
         _dir: dir,
+    }
+}
+
+impl TestServer {
+    /// The server's data directory (database, vault key, admin token).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
     }
 }
 
