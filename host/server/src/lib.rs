@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod connectors;
 pub mod error;
+pub mod etag;
 pub mod folders;
 pub mod identity;
 pub mod model;

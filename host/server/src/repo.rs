@@ -107,6 +107,21 @@ pub trait Repo: Send + Sync + 'static {
     ) -> RepoResult<Vec<Connection>>;
     /// Save every mutable field of an existing connection.
     async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;
+    /// The connection's row version, bumped by every change (the API's
+    /// ETag); `None` when there is no such connection.
+    async fn connection_version(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> RepoResult<Option<i64>>;
+    /// Save `conn`'s name and polling frequency, only if its row version
+    /// is still `expected_version` when one is given ([`RepoError::Conflict`]
+    /// otherwise, nothing written). Returns the new version.
+    async fn edit_connection(
+        &self,
+        conn: &Connection,
+        expected_version: Option<i64>,
+    ) -> RepoResult<i64>;
     /// Make `id` the one default of its connector in its folder, atomically.
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()>;
     /// Delete the connection, its secrets and references.

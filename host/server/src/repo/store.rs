@@ -462,6 +462,45 @@ impl Repo for StoreRepo {
             .map_err(err)
     }
 
+    async fn connection_version(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> RepoResult<Option<i64>> {
+        let scope = self.scope(tenant).await?;
+        Ok(self
+            .store
+            .get_connection(&scope, st::ConnectionId(id.0))
+            .await
+            .map_err(err)?
+            .map(|c| c.version))
+    }
+
+    async fn edit_connection(
+        &self,
+        conn: &Connection,
+        expected_version: Option<i64>,
+    ) -> RepoResult<i64> {
+        let scope = self.scope(conn.tenant_id).await?;
+        let patch = st::ConnectionPatch {
+            name: Some(conn.name.clone()),
+            polling_frequency_seconds: Some(conn.polling_frequency_seconds.map(i64::from)),
+            config: None,
+        };
+        let saved = self
+            .store
+            .update_connection(
+                &scope,
+                st::ConnectionId(conn.id.0),
+                &patch,
+                expected_version,
+                Some(st::UserId(conn.updated_by.0)),
+            )
+            .await
+            .map_err(err)?;
+        Ok(saved.version)
+    }
+
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()> {
         let scope = self.scope(tenant).await?;
         self.store
