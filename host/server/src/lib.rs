@@ -128,12 +128,13 @@ struct ApiDoc;
 
 /// The router with every route, and the OpenAPI document built from them.
 pub fn router(state: AppState) -> Router {
-    let (api_routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api_routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
         .merge(connections::routes())
         .merge(connectors::routes(state.config.limits.component_bytes))
         .merge(folders::routes())
         .split_for_parts();
+    utoipa::Modify::modify(&system::CommonErrors, &mut api);
 
     // The identity and management APIs of seeds 003/004 own their paths
     // (`/identity/...`, `/odata/...`) and their own token scheme.

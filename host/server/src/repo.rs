@@ -77,6 +77,9 @@ pub trait Repo: Send + Sync + 'static {
     async fn personal_folder(&self, tenant: TenantId, user: UserId) -> RepoResult<Folder>;
     async fn folder(&self, tenant: TenantId, id: FolderId) -> RepoResult<Option<Folder>>;
     async fn folders(&self, tenant: TenantId) -> RepoResult<Vec<Folder>>;
+    /// Those of `users` that are not users of the tenant's organization
+    /// (checked before a folder's members are written).
+    async fn unknown_users(&self, tenant: TenantId, users: &[UserId]) -> RepoResult<Vec<UserId>>;
     async fn create_shared_folder(
         &self,
         tenant: TenantId,

@@ -330,6 +330,23 @@ impl Repo for StoreRepo {
         Ok(out)
     }
 
+    async fn unknown_users(&self, tenant: TenantId, users: &[UserId]) -> RepoResult<Vec<UserId>> {
+        let scope = self.scope(tenant).await?;
+        let mut unknown = vec![];
+        for u in users {
+            if self
+                .store
+                .get_user(scope.org, st::UserId(u.0))
+                .await
+                .map_err(err)?
+                .is_none()
+            {
+                unknown.push(*u);
+            }
+        }
+        Ok(unknown)
+    }
+
     async fn create_shared_folder(
         &self,
         tenant: TenantId,
