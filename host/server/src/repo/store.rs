@@ -79,12 +79,9 @@ impl StoreRepo {
         })
     }
 
-    async fn connection_of(&self, scope: &Scope, c: st::Connection) -> RepoResult<Connection> {
-        let email = self
-            .store
-            .connection_account_email(scope, c.id)
-            .await
-            .map_err(err)?;
+    fn connection_of(c: st::Connection) -> RepoResult<Connection> {
+        // Read with the row: one query per connection read, not two.
+        let email = c.account_email.clone();
         let auth_kind = serde_json::from_value(serde_json::Value::String(c.auth_kind.clone()))
             .map_err(|e| RepoError::Backend(format!("stored auth kind `{}`: {e}", c.auth_kind)))?;
         let config: Vec<(String, String)> = serde_json::from_value(c.config.clone())
@@ -443,7 +440,7 @@ impl Repo for StoreRepo {
             .await
             .map_err(err)?
         {
-            Some(c) => Ok(Some(self.connection_of(&scope, c).await?)),
+            Some(c) => Ok(Some(Self::connection_of(c)?)),
             None => Ok(None),
         }
     }
@@ -465,7 +462,7 @@ impl Repo for StoreRepo {
         };
         let mut out = vec![];
         for c in self.store.list_connections(&scope, &f).await.map_err(err)? {
-            out.push(self.connection_of(&scope, c).await?);
+            out.push(Self::connection_of(c)?);
         }
         out.sort_by_key(|c| c.id);
         Ok(out)
