@@ -192,12 +192,7 @@ async fn client_certificate_connection_calls_an_mtls_api_and_never_shows_the_key
     assert_eq!(conn["account"]["id"], "ada-client", "{}", r.text);
     let id = conn["id"].as_str().unwrap().to_string();
 
-    let r = api
-        .post(
-            &format!("/api/v1/connections/{id}/invoke/request"),
-            json!({"path": "/items"}),
-        )
-        .await;
+    let r = api.invoke(&id, "request", json!({"path": "/items"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["output"]["body"]["items"], json!(["a", "b"]));
 

@@ -59,13 +59,7 @@ async fn shutdown_finishes_the_call_in_flight_and_refuses_new_connections() {
 
     let in_flight = tokio::spawn({
         let api = api.clone();
-        async move {
-            api.post(
-                &format!("/api/v1/connections/{id}/invoke/request"),
-                json!({"path": "/slow"}),
-            )
-            .await
-        }
+        async move { api.invoke(&id, "request", json!({"path": "/slow"})).await }
     });
     held.arrived.notified().await;
 

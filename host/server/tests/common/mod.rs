@@ -212,6 +212,14 @@ impl Api {
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
     }
+    /// `POST /api/v1/connections/{id}/invoke/{operation}` with `input`.
+    pub async fn invoke(&self, id: &str, operation: &str, input: Value) -> Reply {
+        self.post(
+            &format!("/api/v1/connections/{id}/invoke/{operation}"),
+            input,
+        )
+        .await
+    }
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(reqwest::Method::DELETE, path, None).await
     }
