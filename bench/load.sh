@@ -9,9 +9,9 @@
 # with the same client settings, and prints requests/s, p50, p99 and the
 # proxied/direct ratios.
 #
-# Load generator: `oha` (installed with `cargo install oha --locked` under the
-# target dir when it is not on PATH), or `wrk` (`apt-get install wrk`) with
-# LOADGEN=wrk.
+# Load generator (LOADGEN): `oha` if on PATH, else `wrk` (`apt-get install
+# wrk`) if on PATH, else `oha` installed with `cargo install oha --locked`
+# under the target dir.
 #
 # Settings (environment): DURATION (seconds, default 15), CONNECTIONS
 # (default 32), DELAY_MS (loopback API latency, default 0: the proxy's own
@@ -23,7 +23,10 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-15}
 CONNECTIONS=${CONNECTIONS:-32}
 DELAY_MS=${DELAY_MS:-0}
-LOADGEN=${LOADGEN:-oha}
+# oha when it is on PATH, else wrk when it is, else oha installed below.
+if [ -z "${LOADGEN:-}" ]; then
+    if command -v oha >/dev/null || ! command -v wrk >/dev/null; then LOADGEN=oha; else LOADGEN=wrk; fi
+fi
 export PLUGBOARD_LOG=${PLUGBOARD_LOG:-warn}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$CARGO_TARGET_DIR/release
@@ -105,7 +108,7 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad}")'
 
 run_wrk() { # url [lua script]
     local url=$1 script=${2:-}
-    wrk -t 2 -c "$CONNECTIONS" -d "${DURATION}s" --latency ${script:+-s "$script"} "$url" |
+    wrk -t "$(( CONNECTIONS < 2 ? 1 : 2 ))" -c "$CONNECTIONS" -d "${DURATION}s" --latency ${script:+-s "$script"} "$url" |
         python3 -c '
 import re, sys
 t = sys.stdin.read()
@@ -113,8 +116,8 @@ def ms(v):
     n, unit = re.match(r"([\d.]+)(\w+)", v).groups()
     return float(n) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", t).group(1))
-p99 = ms(re.search(r"99%\s+(\S+)", t).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", t, re.M).group(1))
+p99 = ms(re.search(r"^\s+99%\s+(\S+)", t, re.M).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad.group(1) if bad else 0}")'
 }
