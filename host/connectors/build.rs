@@ -29,6 +29,7 @@ const FIXTURES: &[(&str, &str)] = &[
     ("liar", "plugboard-fixture-liar"),
     ("trap_at_load", "plugboard-fixture-trap-at-load"),
     ("future_contract", "plugboard-fixture-future-contract"),
+    ("client_cert", "plugboard-fixture-client-cert"),
 ];
 
 fn main() {

@@ -61,6 +61,10 @@ pub struct RuntimeConfig {
     /// Epoch tick: the granularity of CPU limits and of yielding a busy
     /// guest back to the executor. Default 10 ms.
     pub epoch_tick: Duration,
+    /// PEM certificates of authorities trusted for connector egress besides
+    /// the system's (an API behind a private CA, e.g. one that takes client
+    /// certificates). Default: none.
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for RuntimeConfig {
@@ -72,6 +76,7 @@ impl Default for RuntimeConfig {
             grants: Grants::none(),
             max_concurrent_instances: 256,
             epoch_tick: Duration::from_millis(10),
+            extra_ca_pem: None,
         }
     }
 }
@@ -84,6 +89,8 @@ pub(crate) struct Shared {
     pub(crate) policy: AddressPolicy,
     pub(crate) grants: Grants,
     pub(crate) client: Arc<reqwest::Client>,
+    /// Extra trusted authorities, for the per-connection mTLS clients too.
+    pub(crate) extra_roots: Vec<reqwest::Certificate>,
     pub(crate) cache: Option<cache::ComponentCache>,
     /// CPU limit in epoch ticks.
     pub(crate) cpu_ticks: u64,
@@ -111,10 +118,21 @@ impl Runtime {
             }
         })?;
         let linker = imports::linker(&engine).map_err(|source| RuntimeError::Engine { source })?;
-        let client = imports::http::build_client(config.address_policy, &config.limits, None)
-            .map_err(|e| RuntimeError::Engine {
-                source: wasmtime::format_err!("building the HTTP client: {e}"),
-            })?;
+        let extra_roots = match &config.extra_ca_pem {
+            Some(pem) => {
+                reqwest::Certificate::from_pem_bundle(pem).map_err(|e| RuntimeError::Engine {
+                    source: wasmtime::format_err!(
+                        "the extra CA certificates are not a PEM bundle: {e}"
+                    ),
+                })?
+            }
+            None => Vec::new(),
+        };
+        let client =
+            imports::http::build_client(config.address_policy, &config.limits, &extra_roots, None)
+                .map_err(|e| RuntimeError::Engine {
+                    source: wasmtime::format_err!("building the HTTP client: {e}"),
+                })?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(cache::ComponentCache::new(dir, &engine).map_err(|e| {
                 RuntimeError::Engine {
@@ -136,6 +154,7 @@ impl Runtime {
                 policy: config.address_policy,
                 grants: config.grants,
                 client: Arc::new(client),
+                extra_roots,
                 cache,
                 cpu_ticks: cpu_ticks.max(1),
             }),

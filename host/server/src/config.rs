@@ -12,6 +12,7 @@
 //! | `data_dir`                  | `PLUGBOARD_DATA_DIR`                      | `./.plugboard` (relative to the working directory) |
 //! | `egress.allow_loopback`     | `PLUGBOARD_ALLOW_LOOPBACK_EGRESS`         | `false` |
 //! | `egress.allow_private`      | `PLUGBOARD_ALLOW_PRIVATE_EGRESS`          | `false` |
+//! | `egress.ca_file`            | `PLUGBOARD_EGRESS_CA_FILE`                | none (system roots only) |
 //! | `limits.call_timeout_ms`    | `PLUGBOARD_CALL_TIMEOUT_MS`               | `60000` |
 //! | `limits.cpu_ms`             | `PLUGBOARD_CALL_CPU_MS`                   | `2000` |
 //! | `limits.memory_mib`         | `PLUGBOARD_CALL_MEMORY_MIB`               | `64` |
@@ -107,6 +108,10 @@ pub struct Egress {
     /// Allow private ranges (10/8, 172.16/12, 192.168/16, CGNAT, fc00::/7).
     /// Off by default. Link-local and metadata addresses are always refused.
     pub allow_private: bool,
+    /// PEM file of certificate authorities trusted for connector egress
+    /// besides the system's: APIs behind a private CA (often the ones that
+    /// take client certificates).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Operator settings for one connector.
@@ -307,6 +312,9 @@ impl Config {
         }
         if let Some(v) = env.get("PLUGBOARD_ALLOW_LOOPBACK_EGRESS") {
             egress.allow_loopback = parse_bool("PLUGBOARD_ALLOW_LOOPBACK_EGRESS", v)?;
+        }
+        if let Some(v) = env.get("PLUGBOARD_EGRESS_CA_FILE") {
+            egress.ca_file = Some(PathBuf::from(v));
         }
         if let Some(v) = overrides.allow_private_egress {
             egress.allow_private = v;

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use plugboard_manifest::{AuthKind, FieldKind, Manifest, missing_scopes};
 use plugboard_runtime::{CallContext, CallError, ConnectorError, Credential, RuntimeError};
 use serde::{Deserialize, Serialize};
@@ -31,9 +32,10 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::connectors::{ConnectorEntry, connector_not_found};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::etag;
 use crate::identity::Caller;
 use crate::model::*;
-use crate::repo::ConnectionFilter;
+use crate::repo::{ConnectionFilter, RepoError};
 use crate::services;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -981,36 +983,53 @@ async fn create_connection(
     ))
 }
 
-/// Get one connection.
+/// Get one connection. The `ETag` header is its version, for `If-Match`
+/// on an edit.
 #[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Connection id")),
-    responses((status = 200, body = ConnectionView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionView,
+            headers(("etag" = String, description = "The connection's version, e.g. `\"3\"`; send it as `If-Match` when editing"))),
+        (status = 404, body = ErrorBody)))]
 async fn get_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<ConnectionView>> {
+) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, "connection")?;
     let c = visible_connection(&state, &caller, id).await?;
-    Ok(Json(ConnectionView::from(&c)))
+    let version = state
+        .repo
+        .connection_version(caller.tenant_id, c.id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| connection_not_found(c.id))?;
+    Ok((etag::header(version), Json(ConnectionView::from(&c))))
 }
 
 /// Edit a connection: rename it or change its polling frequency. The
-/// connector, account and auth type are read-only (400 if sent).
+/// connector, account and auth type are read-only (400 if sent). With
+/// `If-Match` (the `ETag` of a GET), the edit is refused with 412 when
+/// someone changed the connection meanwhile, instead of overwriting them.
 #[utoipa::path(patch, path = "/api/v1/connections/{id}", tag = "connections",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Connection id")),
+    params(("id" = String, Path, description = "Connection id"),
+        ("If-Match" = Option<String>, Header, description = "ETag from a GET of this connection, e.g. `\"3\"`: edit only that version")),
     request_body = EditConnection,
-    responses((status = 200, body = ConnectionView), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ConnectionView,
+            headers(("etag" = String, description = "The connection's new version"))),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 412, description = "The connection changed since the `If-Match` version; nothing was saved", body = ErrorBody)))]
 async fn edit_connection(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>,
-) -> ApiResult<Json<ConnectionView>> {
+) -> ApiResult<impl IntoResponse> {
     let id = parse_id(&id, "connection")?;
+    let expected_version = etag::expected_version(&headers)?;
     let Json(fields) = body?;
     for key in fields.keys() {
         match key.as_str() {
@@ -1054,9 +1073,21 @@ async fn edit_connection(
     }
     c.updated_by = caller.user_id;
     c.updated_at = OffsetDateTime::now_utc();
-    save(&state, &c).await?;
+    let version = match state.repo.edit_connection(&c, expected_version).await {
+        Ok(version) => version,
+        Err(RepoError::Conflict(_)) => {
+            let current = state
+                .repo
+                .connection_version(caller.tenant_id, c.id)
+                .await
+                .map_err(ApiError::internal)?;
+            return Err(etag::precondition_failed(current));
+        }
+        Err(RepoError::NotFound) => return Err(connection_not_found(c.id)),
+        Err(e) => return Err(ApiError::internal(e)),
+    };
     crate::audit(&state, &caller, "connection.edit", &c.id.to_string()).await;
-    Ok(Json(ConnectionView::from(&c)))
+    Ok((etag::header(version), Json(ConnectionView::from(&c))))
 }
 
 /// Make this connection the default for its connector in its folder (the

@@ -256,13 +256,20 @@ async fn get_connector(
     Ok(Json(view(&e)))
 }
 
+/// A WebAssembly component, as raw bytes (documentation type only).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+struct ComponentBytes(Vec<u8>);
+
 /// Upload a custom connector component (`application/wasm` body) to your
 /// tenant. It is validated (a component, this host's contract, a valid
 /// manifest), stored by content hash and usable at once. Uploading a new
 /// version of the same id replaces it.
 #[utoipa::path(post, path = "/api/v1/connectors", tag = "connectors",
     security(("bearer" = [])),
-    request_body(content = Vec<u8>, content_type = "application/wasm"),
+    request_body(description = "The component's bytes (the server reads the body as is, whatever its type)",
+        content((ComponentBytes = "application/wasm"), (ComponentBytes = "application/octet-stream"))),
     responses(
         (status = 201, body = ConnectorView),
         (status = 400, description = "Not a valid connector component", body = ErrorBody),

@@ -99,6 +99,28 @@ pub struct CreateFolder {
     pub members: Vec<UserId>,
 }
 
+/// Refuse members that are not users of the caller's organization, before
+/// anything is written (a folder half-created or half-updated otherwise).
+async fn known_members(state: &AppState, caller: &Caller, members: &[UserId]) -> ApiResult<()> {
+    let unknown = state
+        .repo
+        .unknown_users(caller.tenant_id, members)
+        .await
+        .map_err(ApiError::internal)?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = unknown.iter().map(|u| u.to_string()).collect();
+    Err(ApiError::bad_request(
+        "unknown_user",
+        format!(
+            "no user of your organization has the id(s) {}; check them (each user sees their own id at GET /api/v1/me); nothing was changed",
+            ids.join(", ")
+        ),
+    )
+    .with_details(serde_json::json!({ "unknown_users": ids })))
+}
+
 /// Create a shared folder (administrators).
 #[utoipa::path(post, path = "/api/v1/folders", tag = "folders",
     security(("bearer" = [])),
@@ -119,6 +141,7 @@ async fn create_folder(
             "a folder name must have 1 to 200 characters",
         ));
     }
+    known_members(&state, &caller, &req.members).await?;
     let folder = state
         .repo
         .create_shared_folder(caller.tenant_id, name, &req.members)
@@ -165,6 +188,7 @@ async fn set_members(
             "a personal workspace has no members; create a shared folder to share connections",
         ));
     }
+    known_members(&state, &caller, &req.members).await?;
     let folder = state
         .repo
         .set_folder_members(caller.tenant_id, id, &req.members)

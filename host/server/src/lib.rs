@@ -18,6 +18,7 @@ pub mod connections;
 pub mod connectors;
 pub mod console;
 pub mod error;
+pub mod etag;
 pub mod folders;
 pub mod identity;
 pub mod model;
@@ -145,7 +146,7 @@ struct ApiDoc;
 
 /// The router with every route, and the OpenAPI document built from them.
 pub fn router(state: AppState) -> Router {
-    let (api_routes, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api_routes, mut api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(system::routes())
         .merge(connections::routes())
         .merge(connectors::routes(state.config.limits.component_bytes))
@@ -155,6 +156,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth_apps::routes())
         .merge(triggers::routes())
         .split_for_parts();
+    utoipa::Modify::modify(&system::CommonErrors, &mut api);
 
     // The identity and management APIs of seeds 003/004 own their paths
     // (`/identity/...`, `/odata/...`) and their own token scheme.
@@ -339,7 +341,16 @@ pub async fn start_with_triggers(
 
     let (flows, tokens) = oauth::auth_services(&config, &store, &public_url);
 
-    let runtime = plugboard_runtime::Runtime::new(runtime_config(&config))
+    let mut runtime_config = runtime_config(&config);
+    if let Some(path) = &config.egress.ca_file {
+        runtime_config.extra_ca_pem = Some(std::fs::read(path).with_context(|| {
+            format!(
+                "cannot read the egress CA file `{}` (egress.ca_file)",
+                path.display()
+            )
+        })?);
+    }
+    let runtime = plugboard_runtime::Runtime::new(runtime_config)
         .map_err(|e| anyhow::anyhow!("starting the connector runtime: {e}"))?;
     let registry = connectors::Registry::new(runtime).await?;
     for c in repo.components(None).await? {

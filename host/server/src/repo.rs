@@ -77,6 +77,9 @@ pub trait Repo: Send + Sync + 'static {
     async fn personal_folder(&self, tenant: TenantId, user: UserId) -> RepoResult<Folder>;
     async fn folder(&self, tenant: TenantId, id: FolderId) -> RepoResult<Option<Folder>>;
     async fn folders(&self, tenant: TenantId) -> RepoResult<Vec<Folder>>;
+    /// Those of `users` that are not users of the tenant's organization
+    /// (checked before a folder's members are written).
+    async fn unknown_users(&self, tenant: TenantId, users: &[UserId]) -> RepoResult<Vec<UserId>>;
     async fn create_shared_folder(
         &self,
         tenant: TenantId,
@@ -107,6 +110,21 @@ pub trait Repo: Send + Sync + 'static {
     ) -> RepoResult<Vec<Connection>>;
     /// Save every mutable field of an existing connection.
     async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;
+    /// The connection's row version, bumped by every change (the API's
+    /// ETag); `None` when there is no such connection.
+    async fn connection_version(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> RepoResult<Option<i64>>;
+    /// Save `conn`'s name and polling frequency, only if its row version
+    /// is still `expected_version` when one is given ([`RepoError::Conflict`]
+    /// otherwise, nothing written). Returns the new version.
+    async fn edit_connection(
+        &self,
+        conn: &Connection,
+        expected_version: Option<i64>,
+    ) -> RepoResult<i64>;
     /// Make `id` the one default of its connector in its folder, atomically.
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()>;
     /// Delete the connection, its secrets and references.

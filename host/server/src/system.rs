@@ -74,3 +74,74 @@ impl utoipa::Modify for BearerAuth {
         );
     }
 }
+
+/// Declares the errors every operation can answer whatever its handler
+/// does, so the document matches the server (schemathesis checks it):
+/// 401 on every authenticated operation (missing or unknown token), 400 on
+/// any with path, query or body input (an id that is not a UUID, malformed
+/// JSON), and 413 and 415 on any with a body (the body limit, a body that
+/// is not `application/json`). Runs on the finished document, after the
+/// routes' own paths are merged in; declared responses are kept.
+pub struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let json_body = match &op.request_body {
+                    Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),
+                    Some(RefOr::Ref(_)) => Some(true),
+                    None => None,
+                };
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description));
+                };
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Missing or unknown API token");
+                }
+                if has_params || json_body.is_some() {
+                    add(
+                        "400",
+                        "Malformed input: an id, a query parameter or the body",
+                    );
+                }
+                if let Some(json) = json_body {
+                    add("413", "The body is larger than the request body limit");
+                    if json {
+                        add(
+                            "415",
+                            "The body is not sent as `Content-Type: application/json`",
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use plugboard_auth::Credential;
-use plugboard_server::triggers::TriggerOptions;
 use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
 use plugboard_test_support::{FakeZoom, LogCapture, OidcProvider, TokenFault, ZoomApp};
 use serde_json::{Value, json};
@@ -48,11 +47,7 @@ fn assert_no_secret_leaked(api: &Api, secrets: &[String]) {
 async fn zoom_server(zoom: &FakeZoom) -> TestServer {
     logs();
     let (api, oauth) = (zoom.api_url(), zoom.base_url());
-    start_server_with(
-        move |config| use_fake_zoom(config, &api, &oauth),
-        TriggerOptions::default(),
-    )
-    .await
+    start_server_with(move |config| use_fake_zoom(config, &api, &oauth)).await
 }
 
 /// The stored credential (test-only peek through the server's state).

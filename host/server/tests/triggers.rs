@@ -102,7 +102,7 @@ async fn world() -> World {
     let zoom = FakeZoom::start().await;
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
     let (api_url, oauth_url) = (zoom.api_url(), zoom.base_url());
-    let t = start_server_with(
+    let t = start_server_with_triggers(
         |c| use_fake_zoom(c, &api_url, &oauth_url),
         manual_triggers(clock.clone()),
     )
@@ -340,7 +340,7 @@ async fn another_tenant_gets_404_on_every_triggers_route_and_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_urls_to_refused_addresses_are_400_and_create_nothing() {
     // Loopback egress left at its default (off) for this server.
-    let t = start_server_with(
+    let t = start_server_with_triggers(
         |c| c.egress.allow_loopback = false,
         manual_triggers(Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()))),
     )

@@ -64,6 +64,8 @@ pub struct Connection {
     pub account_id: Option<String>,
     /// Provider account display name (e-mail...).
     pub account_display_name: Option<String>,
+    /// Provider account e-mail, if the provider said.
+    pub account_email: Option<String>,
     /// Name shown to users.
     pub name: String,
     /// Status.
@@ -166,6 +168,7 @@ struct ConnectionRow {
     auth_kind: String,
     account_id: Option<String>,
     account_display_name: Option<String>,
+    account_email: Option<String>,
     name: String,
     status: String,
     status_message: Option<String>,
@@ -182,7 +185,7 @@ struct ConnectionRow {
 }
 
 pub(crate) const CONNECTION_COLUMNS: &str = "id, org_id, tenant_id, folder_id, connector_key, auth_kind, \
-    account_id, account_display_name, name, status, status_message, provider_error, \
+    account_id, account_display_name, account_email, name, status, status_message, provider_error, \
     polling_frequency_seconds, is_default, config, granted_scopes, created_by, created_at, \
     updated_by, updated_at, version";
 
@@ -196,6 +199,7 @@ impl ConnectionRow {
             auth_kind: self.auth_kind,
             account_id: self.account_id,
             account_display_name: self.account_display_name,
+            account_email: self.account_email,
             name: self.name,
             status: ConnectionStatus::parse(&self.status)?,
             status_message: self.status_message,

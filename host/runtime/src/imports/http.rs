@@ -62,10 +62,11 @@ impl Host for HostState {
 }
 
 /// Build the shared client (or a per-connection one with a TLS client
-/// identity for mTLS).
+/// identity for mTLS). `extra_roots` are trusted besides the system's.
 pub(crate) fn build_client(
     policy: AddressPolicy,
     limits: &CallLimits,
+    extra_roots: &[reqwest::Certificate],
     identity: Option<reqwest::Identity>,
 ) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
@@ -79,6 +80,9 @@ pub(crate) fn build_client(
         .timeout(limits.http_timeout)
         .connect_timeout(limits.http_timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("plugboard/", env!("CARGO_PKG_VERSION")));
+    if !extra_roots.is_empty() {
+        builder = builder.tls_certs_merge(extra_roots.iter().cloned());
+    }
     if let Some(identity) = identity {
         builder = builder.identity(identity);
     }
@@ -234,7 +238,23 @@ async fn execute(
     if let Some(body) = body {
         builder = builder.body(body.clone());
     }
-    builder.send().await.map_err(request_error)
+    builder
+        .send()
+        .await
+        .map_err(|e| match (request_error(e), credential) {
+            // A TLS alert from the server, when we presented a client
+            // certificate, is almost always the server refusing it.
+            (HttpError::ConnectionFailed(m), Credential::ClientCertificate { .. })
+                if m.contains("alert") =>
+            {
+                HttpError::ConnectionFailed(format!(
+                    "the server refused the TLS handshake with this connection's client certificate \
+                     (check that it is issued by a CA the server trusts, not expired, and meant for \
+                     client authentication; reconnect with the right one): {m}"
+                ))
+            }
+            (e, _) => e,
+        })
 }
 
 /// A header carrying the credential (marked sensitive).
@@ -292,10 +312,15 @@ fn client_and_header(
             let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
                 HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
             })?;
-            let client =
-                build_client(shared.policy, &shared.limits, Some(identity)).map_err(|e| {
-                    HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
-                })?;
+            let client = build_client(
+                shared.policy,
+                &shared.limits,
+                &shared.extra_roots,
+                Some(identity),
+            )
+            .map_err(|e| {
+                HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
+            })?;
             Ok((Arc::new(client), None))
         }
     }
@@ -377,6 +402,21 @@ fn request_error(error: reqwest::Error) -> HttpError {
     if error.is_timeout() {
         HttpError::Timeout
     } else {
-        HttpError::ConnectionFailed(error.without_url().to_string())
+        // reqwest's own text is only "error sending request"; the causes
+        // say what went wrong (refused connection, TLS alert such as a
+        // rejected client certificate). The URL is left out: its query may
+        // carry a credential.
+        let error = error.without_url();
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = e.source();
+        }
+        HttpError::ConnectionFailed(message)
     }
 }

@@ -79,12 +79,9 @@ impl StoreRepo {
         })
     }
 
-    async fn connection_of(&self, scope: &Scope, c: st::Connection) -> RepoResult<Connection> {
-        let email = self
-            .store
-            .connection_account_email(scope, c.id)
-            .await
-            .map_err(err)?;
+    fn connection_of(c: st::Connection) -> RepoResult<Connection> {
+        // Read with the row: one query per connection read, not two.
+        let email = c.account_email.clone();
         let auth_kind = serde_json::from_value(serde_json::Value::String(c.auth_kind.clone()))
             .map_err(|e| RepoError::Backend(format!("stored auth kind `{}`: {e}", c.auth_kind)))?;
         let config: Vec<(String, String)> = serde_json::from_value(c.config.clone())
@@ -335,6 +332,23 @@ impl Repo for StoreRepo {
         Ok(out)
     }
 
+    async fn unknown_users(&self, tenant: TenantId, users: &[UserId]) -> RepoResult<Vec<UserId>> {
+        let scope = self.scope(tenant).await?;
+        let mut unknown = vec![];
+        for u in users {
+            if self
+                .store
+                .get_user(scope.org, st::UserId(u.0))
+                .await
+                .map_err(err)?
+                .is_none()
+            {
+                unknown.push(*u);
+            }
+        }
+        Ok(unknown)
+    }
+
     async fn create_shared_folder(
         &self,
         tenant: TenantId,
@@ -431,7 +445,7 @@ impl Repo for StoreRepo {
             .await
             .map_err(err)?
         {
-            Some(c) => Ok(Some(self.connection_of(&scope, c).await?)),
+            Some(c) => Ok(Some(Self::connection_of(c)?)),
             None => Ok(None),
         }
     }
@@ -453,7 +467,7 @@ impl Repo for StoreRepo {
         };
         let mut out = vec![];
         for c in self.store.list_connections(&scope, &f).await.map_err(err)? {
-            out.push(self.connection_of(&scope, c).await?);
+            out.push(Self::connection_of(c)?);
         }
         out.sort_by_key(|c| c.id);
         Ok(out)
@@ -465,6 +479,45 @@ impl Repo for StoreRepo {
             .save_connection_state(&scope, st::ConnectionId(conn.id.0), &state_of(conn))
             .await
             .map_err(err)
+    }
+
+    async fn connection_version(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+    ) -> RepoResult<Option<i64>> {
+        let scope = self.scope(tenant).await?;
+        Ok(self
+            .store
+            .get_connection(&scope, st::ConnectionId(id.0))
+            .await
+            .map_err(err)?
+            .map(|c| c.version))
+    }
+
+    async fn edit_connection(
+        &self,
+        conn: &Connection,
+        expected_version: Option<i64>,
+    ) -> RepoResult<i64> {
+        let scope = self.scope(conn.tenant_id).await?;
+        let patch = st::ConnectionPatch {
+            name: Some(conn.name.clone()),
+            polling_frequency_seconds: Some(conn.polling_frequency_seconds.map(i64::from)),
+            config: None,
+        };
+        let saved = self
+            .store
+            .update_connection(
+                &scope,
+                st::ConnectionId(conn.id.0),
+                &patch,
+                expected_version,
+                Some(st::UserId(conn.updated_by.0)),
+            )
+            .await
+            .map_err(err)?;
+        Ok(saved.version)
     }
 
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()> {

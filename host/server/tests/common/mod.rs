@@ -30,19 +30,24 @@ pub struct TestServer {
 /// Start the server the way `plugboard serve` does, on 127.0.0.1:0, with
 /// loopback egress allowed (never a default) so connectors reach the fakes.
 pub async fn start_server() -> TestServer {
-    start_server_with(|_| {}, TriggerOptions::default()).await
+    start_server_with(|_| {}).await
 }
 
-/// [`start_server`] with changes to the config, and the triggers' clock
-/// and background tick.
-pub async fn start_server_with(
-    configure: impl FnOnce(&mut Config),
+/// [`start_server`] with the configuration adjusted by `adjust` first.
+pub async fn start_server_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
+    start_server_with_triggers(adjust, TriggerOptions::default()).await
+}
+
+/// [`start_server_with`], also setting the triggers' clock and background
+/// tick.
+pub async fn start_server_with_triggers(
+    adjust: impl FnOnce(&mut Config),
     triggers: TriggerOptions,
 ) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_data_dir(dir.path().join("data"));
     config.egress.allow_loopback = true;
-    configure(&mut config);
+    adjust(&mut config);
     let server = plugboard_server::start_with_triggers(config, triggers)
         .await
         .expect("server starts");
@@ -56,6 +61,13 @@ pub async fn start_server_with(
         admin_token,
         base,
         _dir: dir,
+    }
+}
+
+impl TestServer {
+    /// The server's data directory (database, vault key, admin token).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
     }
 }
 
@@ -212,6 +224,14 @@ impl Api {
     }
     pub async fn patch(&self, path: &str, body: Value) -> Reply {
         self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+    /// `POST /api/v1/connections/{id}/invoke/{operation}` with `input`.
+    pub async fn invoke(&self, id: &str, operation: &str, input: Value) -> Reply {
+        self.post(
+            &format!("/api/v1/connections/{id}/invoke/{operation}"),
+            input,
+        )
+        .await
     }
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(reqwest::Method::DELETE, path, None).await
