@@ -238,13 +238,29 @@ impl Store {
         scope: &Scope,
         new: NewConnection,
     ) -> Result<Connection, StoreError> {
+        self.create_connection_with_id(scope, ConnectionId::new(), new)
+            .await
+    }
+
+    /// [`Store::create_connection`] with an id the caller chose (the server
+    /// hands out ids before the row exists).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the folder is not in this tenant;
+    /// [`StoreError::Duplicate`] when the id is taken, or another default
+    /// connection was made at the same time.
+    pub async fn create_connection_with_id(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        new: NewConnection,
+    ) -> Result<Connection, StoreError> {
         if self.get_folder(scope, new.folder).await?.is_none() {
             return Err(StoreError::NotFound {
                 what: "folder",
                 id: new.folder.to_string(),
             });
         }
-        let id = ConnectionId::new();
         let at = now_ms();
         let config = new.config.to_string();
         on_db!(self.db(), pool => {
@@ -281,7 +297,7 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::write("create connection", "default connection"))?;
+                .map_err(StoreError::write("create connection", "connection"))?;
             tx.commit().await.map_err(StoreError::query("commit"))?;
         });
         self.get_connection(scope, id)
