@@ -574,76 +574,74 @@ pub async fn connectors(cmd: ConnectorsCommand) -> anyhow::Result<()> {
             .await?;
         }
         ConnectorsCommand::Show { id, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::GET,
-                    &format!("/api/v1/connectors/{}", enc(&id)),
-                    None,
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            println!(
-                "{} — {} {} ({})",
-                s(&v, "id"),
-                s(&v, "name"),
-                s(&v, "version"),
-                s(&v, "source")
-            );
-            println!("{}", s(&v, "description"));
-            let m = &v["manifest"];
-            println!("\nAuth types:");
-            for a in m["auth_methods"].as_array().into_iter().flatten() {
-                let scopes: Vec<&str> = a["scopes_offered"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s["name"].as_str())
-                    .collect();
-                println!(
-                    "  {:<28} {}  scopes: {}",
-                    s(a, "kind"),
-                    s(a, "label"),
-                    if scopes.is_empty() {
-                        "-".into()
-                    } else {
-                        scopes.join(", ")
+            call_and_print(
+                &conn,
+                Method::GET,
+                &format!("/api/v1/connectors/{}", enc(&id)),
+                None,
+                |v| {
+                    println!(
+                        "{} — {} {} ({})",
+                        s(v, "id"),
+                        s(v, "name"),
+                        s(v, "version"),
+                        s(v, "source")
+                    );
+                    println!("{}", s(v, "description"));
+                    let m = &v["manifest"];
+                    println!("\nAuth types:");
+                    for a in m["auth_methods"].as_array().into_iter().flatten() {
+                        let scopes: Vec<&str> = a["scopes_offered"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|s| s["name"].as_str())
+                            .collect();
+                        println!(
+                            "  {:<28} {}  scopes: {}",
+                            s(a, "kind"),
+                            s(a, "label"),
+                            if scopes.is_empty() {
+                                "-".into()
+                            } else {
+                                scopes.join(", ")
+                            }
+                        );
                     }
-                );
-            }
-            println!("\nOperations:");
-            let rows = m["operations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|o| {
-                    let scopes: Vec<&str> = o["required_scopes"]
+                    println!("\nOperations:");
+                    let rows = m["operations"]
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .filter_map(Value::as_str)
+                        .map(|o| {
+                            let scopes: Vec<&str> = o["required_scopes"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(Value::as_str)
+                                .collect();
+                            vec![s(o, "name"), scopes.join(", "), s(o, "description")]
+                        })
                         .collect();
-                    vec![s(o, "name"), scopes.join(", "), s(o, "description")]
-                })
-                .collect();
-            table(&["operation", "required scopes", "description"], rows);
-            if let Some(fields) = m["config_fields"].as_array().filter(|f| !f.is_empty()) {
-                println!("\nConfig fields:");
-                for f in fields {
-                    println!(
-                        "  {:<16} {}{}",
-                        s(f, "name"),
-                        s(f, "label"),
-                        if f["required"] == json!(true) {
-                            " (required)"
-                        } else {
-                            ""
+                    table(&["operation", "required scopes", "description"], rows);
+                    if let Some(fields) = m["config_fields"].as_array().filter(|f| !f.is_empty()) {
+                        println!("\nConfig fields:");
+                        for f in fields {
+                            println!(
+                                "  {:<16} {}{}",
+                                s(f, "name"),
+                                s(f, "label"),
+                                if f["required"] == json!(true) {
+                                    " (required)"
+                                } else {
+                                    ""
+                                }
+                            );
                         }
-                    );
-                }
-            }
+                    }
+                },
+            )
+            .await?;
         }
         ConnectorsCommand::Upload { file, conn } => {
             let bytes = std::fs::read(&file)
@@ -685,22 +683,16 @@ pub async fn folders(cmd: FoldersCommand) -> anyhow::Result<()> {
             .await?;
         }
         FoldersCommand::Create { name, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::POST,
-                    "/api/v1/folders",
-                    Some(json!({ "name": name })),
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            println!(
-                "Created shared folder `{}` ({})",
-                s(&v, "name"),
-                s(&v, "id")
-            );
+            call_and_print(
+                &conn,
+                Method::POST,
+                "/api/v1/folders",
+                Some(json!({ "name": name })),
+                |v| {
+                    println!("Created shared folder `{}` ({})", s(v, "name"), s(v, "id"));
+                },
+            )
+            .await?;
         }
     }
     Ok(())
@@ -769,30 +761,24 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
             } else {
                 format!("/api/v1/connections?{}", query.join("&"))
             };
-            let v = Api::new(&conn)?.call(Method::GET, &path, None).await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            let items = v["items"].as_array().cloned().unwrap_or_default();
-            table(
-                &["id", "name", "connector", "account", "status", "default"],
-                connection_rows(&items),
-            );
+            call_and_print(&conn, Method::GET, &path, None, |v| {
+                let items = v["items"].as_array().cloned().unwrap_or_default();
+                table(
+                    &["id", "name", "connector", "account", "status", "default"],
+                    connection_rows(&items),
+                );
+            })
+            .await?;
         }
         ConnectionsCommand::Show { id, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::GET,
-                    &format!("/api/v1/connections/{}", enc(&id)),
-                    None,
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            print_connection(&v);
+            call_and_print(
+                &conn,
+                Method::GET,
+                &format!("/api/v1/connections/{}", enc(&id)),
+                None,
+                print_connection,
+            )
+            .await?;
         }
         ConnectionsCommand::Create {
             connector,
@@ -841,18 +827,16 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
             }
         }
         ConnectionsCommand::Rename { id, name, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::PATCH,
-                    &format!("/api/v1/connections/{}", enc(&id)),
-                    Some(json!({ "name": name })),
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            println!("Renamed to `{}`", s(&v, "name"));
+            call_and_print(
+                &conn,
+                Method::PATCH,
+                &format!("/api/v1/connections/{}", enc(&id)),
+                Some(json!({ "name": name })),
+                |v| {
+                    println!("Renamed to `{}`", s(v, "name"));
+                },
+            )
+            .await?;
         }
         ConnectionsCommand::Edit {
             id,
@@ -870,61 +854,53 @@ pub async fn connections(cmd: ConnectionsCommand) -> anyhow::Result<()> {
             if body.is_empty() {
                 bail!("nothing to edit: give --name and/or --polling-frequency");
             }
-            let v = Api::new(&conn)?
-                .call(
-                    Method::PATCH,
-                    &format!("/api/v1/connections/{}", enc(&id)),
-                    Some(Value::Object(body)),
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            print_connection(&v);
+            call_and_print(
+                &conn,
+                Method::PATCH,
+                &format!("/api/v1/connections/{}", enc(&id)),
+                Some(Value::Object(body)),
+                print_connection,
+            )
+            .await?;
         }
         ConnectionsCommand::SetDefault { id, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/connections/{}/default", enc(&id)),
-                    None,
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            println!(
-                "`{}` is now the default {} connection in its folder",
-                s(&v, "name"),
-                s(&v, "connector")
-            );
+            call_and_print(
+                &conn,
+                Method::POST,
+                &format!("/api/v1/connections/{}/default", enc(&id)),
+                None,
+                |v| {
+                    println!(
+                        "`{}` is now the default {} connection in its folder",
+                        s(v, "name"),
+                        s(v, "connector")
+                    );
+                },
+            )
+            .await?;
         }
         ConnectionsCommand::Check { id, conn } => {
-            let v = Api::new(&conn)?
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/connections/{}/check", enc(&id)),
-                    None,
-                )
-                .await?;
-            if conn.json {
-                print_json(&v);
-                return Ok(());
-            }
-            println!(
-                "{}: {}",
-                if v["ok"] == json!(true) {
-                    "Connected"
-                } else {
-                    "Disconnected"
+            call_and_print(
+                &conn,
+                Method::POST,
+                &format!("/api/v1/connections/{}/check", enc(&id)),
+                None,
+                |v| {
+                    println!(
+                        "{}: {}",
+                        if v["ok"] == json!(true) {
+                            "Connected"
+                        } else {
+                            "Disconnected"
+                        },
+                        s(v, "message")
+                    );
+                    if let Some(p) = v["connection"]["provider_error"].as_str() {
+                        println!("Provider error message: {p}");
+                    }
                 },
-                s(&v, "message")
-            );
-            if let Some(p) = v["connection"]["provider_error"].as_str() {
-                println!("Provider error message: {p}");
-            }
+            )
+            .await?;
         }
         ConnectionsCommand::Reconnect {
             id,

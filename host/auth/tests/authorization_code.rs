@@ -13,7 +13,7 @@ use plugboard_auth::{
 };
 use plugboard_manifest::{AuthKind, AuthMethod, ClientAuth, OAuth2Settings};
 use plugboard_store::ConnectionStatus;
-use plugboard_test_support::browser::{Consent, authorize_with_oidc, authorize_with_zoom};
+use plugboard_test_support::browser::{Consent, authorize_with_oidc};
 use plugboard_test_support::{
     FakeZoom, OidcClient, OidcProvider, TokenFault, ZoomApp, ZoomUser, test_redirect_uri,
 };
@@ -37,6 +37,21 @@ fn oidc_method(oidc: &OidcProvider, client_auth: ClientAuth) -> AuthMethod {
     }
 }
 
+/// Alice signs in at oidc-provider and answers the consent page: the
+/// callback's parameters.
+async fn at_oidc(url: &url::Url, consent: Consent) -> plugboard_auth::CallbackParams {
+    let callback = authorize_with_oidc(
+        url,
+        &test_redirect_uri(),
+        OidcProvider::LOGIN,
+        OidcProvider::PASSWORD,
+        consent,
+    )
+    .await
+    .unwrap();
+    callback_params(&callback)
+}
+
 fn apps_for(client: OidcClient) -> Arc<OperatorApps> {
     let mut apps = OperatorApps::new();
     apps.insert(
@@ -55,35 +70,14 @@ async fn oidc_flow(client: OidcClient, client_auth: ClientAuth) {
     let apps = apps_for(client);
     let method = oidc_method(&oidc, client_auth);
     let config = Default::default();
-    let conn = env
-        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
-        .await;
     let flows = env.flows(&apps);
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "oauth2",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
+    let (conn, url) = start_operator_flow(&env, &flows, "oauth2", &method, &config).await;
     let q: std::collections::BTreeMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["redirect_uri"], test_redirect_uri());
     assert!(q["state"].len() >= 32);
 
-    let callback = authorize_with_oidc(
-        &url,
-        &test_redirect_uri(),
-        OidcProvider::LOGIN,
-        OidcProvider::PASSWORD,
-        Consent::Allow,
-    )
-    .await
-    .unwrap();
-    let params = callback_params(&callback);
+    let params = at_oidc(&url, Consent::Allow).await;
     assert_eq!(
         params.iss.as_deref(),
         Some(oidc.issuer().as_str()),
@@ -163,33 +157,10 @@ async fn denied_consent_ends_the_pending_connection_with_a_clear_message() {
     let apps = apps_for(OidcProvider::BASIC_CLIENT);
     let method = oidc_method(&oidc, ClientAuth::Basic);
     let config = Default::default();
-    let conn = env
-        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
-        .await;
     let flows = env.flows(&apps);
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "oauth2",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_oidc(
-        &url,
-        &test_redirect_uri(),
-        "alice",
-        "alice-password",
-        Consent::Deny,
-    )
-    .await
-    .unwrap();
-    let failure = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap_err();
+    let (conn, url) = start_operator_flow(&env, &flows, "oauth2", &method, &config).await;
+    let params = at_oidc(&url, Consent::Deny).await;
+    let failure = flows.complete_authorization(&params).await.unwrap_err();
     assert_eq!(failure.conn, Some(conn));
     assert!(
         matches!(failure.error, CallbackError::Denied { .. }),
@@ -221,19 +192,8 @@ async fn mismatched_iss_is_refused() {
     let mut req = begin(conn, "oauth2", &method, &config, ClientChoice::Operator);
     req.issuer = Some("https://login.other.example".into());
     let url = flows.begin_authorization(req).await.unwrap();
-    let callback = authorize_with_oidc(
-        &url,
-        &test_redirect_uri(),
-        "alice",
-        "alice-password",
-        Consent::Allow,
-    )
-    .await
-    .unwrap();
-    let failure = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap_err();
+    let params = at_oidc(&url, Consent::Allow).await;
+    let failure = flows.complete_authorization(&params).await.unwrap_err();
     assert!(
         matches!(&failure.error, CallbackError::IssuerMismatch { actual, .. } if *actual == oidc.issuer()),
         "{:?}",
@@ -242,29 +202,8 @@ async fn mismatched_iss_is_refused() {
     assert!(failure.to_string().contains("mix-up"));
 
     // No issuer declared: an `iss` from another origin is refused too.
-    let conn = env
-        .new_connection("oauth2", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "oauth2",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_oidc(
-        &url,
-        &test_redirect_uri(),
-        "alice",
-        "alice-password",
-        Consent::Allow,
-    )
-    .await
-    .unwrap();
-    let mut params = callback_params(&callback);
+    let (conn, url) = start_operator_flow(&env, &flows, "oauth2", &method, &config).await;
+    let mut params = at_oidc(&url, Consent::Allow).await;
     params.iss = Some("https://evil.example".into());
     let failure = flows.complete_authorization(&params).await.unwrap_err();
     assert!(matches!(
@@ -286,23 +225,8 @@ async fn state_is_one_time_and_unknown_or_expired_states_are_refused() {
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
 
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
-    let params = callback_params(&callback);
+    let (_, url) = start_operator_flow(&env, &flows, "zoom", &method, &config).await;
+    let params = allow_at_zoom(&url).await;
     flows.complete_authorization(&params).await.unwrap();
     assert_eq!(zoom.code_exchanges(), 1);
 
@@ -350,13 +274,8 @@ async fn state_is_one_time_and_unknown_or_expired_states_are_refused() {
         ))
         .await
         .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
-    let expired = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap_err();
+    let params = allow_at_zoom(&url).await;
+    let expired = flows.complete_authorization(&params).await.unwrap_err();
     assert_eq!(expired.error, CallbackError::ExpiredState);
     assert!(expired.to_string().contains("expired"));
     assert_eq!(zoom.code_exchanges(), 1);
@@ -409,13 +328,8 @@ async fn bring_your_own_app_uses_the_users_client() {
     req.scopes = Some(vec!["user_info:read".into()]);
     let url = flows.begin_authorization(req).await.unwrap();
     assert!(url.as_str().contains("client_id=users-own-app"));
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
-    let done = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap();
+    let params = allow_at_zoom(&url).await;
+    let done = flows.complete_authorization(&params).await.unwrap();
     let manager = env.manager(&apps);
     manager.install(conn, &done.credential).await.unwrap();
     // Refresh uses the user's client too (Basic auth with their secret).
@@ -468,26 +382,9 @@ async fn zoom_pre_approval_error_tells_what_an_admin_must_do() {
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
-    let failure = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap_err();
+    let (conn, url) = start_operator_flow(&env, &flows, "zoom", &method, &config).await;
+    let params = allow_at_zoom(&url).await;
+    let failure = flows.complete_authorization(&params).await.unwrap_err();
     assert!(
         matches!(failure.error, CallbackError::PreApprovalRequired { .. }),
         "{:?}",
@@ -554,19 +451,7 @@ async fn zoom_authorize_url_joins_scopes_with_commas_and_pkce_can_be_turned_off(
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
+    let (_, url) = start_operator_flow(&env, &flows, "zoom", &method, &config).await;
     let q: std::collections::BTreeMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(q["scope"], "meeting:write,recording:read,user_info:read");
     assert_eq!(q["code_challenge_method"], "S256");
@@ -578,29 +463,10 @@ async fn zoom_authorize_url_joins_scopes_with_commas_and_pkce_can_be_turned_off(
     // A provider that rejects PKCE: the manifest says pkce = false.
     let mut no_pkce = zoom_method(AuthKind::Oauth2AuthorizationCode);
     no_pkce.oauth2.as_mut().unwrap().pkce = false;
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &no_pkce,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
+    let (_, url) = start_operator_flow(&env, &flows, "zoom", &no_pkce, &config).await;
     assert!(!url.as_str().contains("code_challenge"));
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
-    assert!(
-        flows
-            .complete_authorization(&callback_params(&callback))
-            .await
-            .is_ok()
-    );
+    let params = allow_at_zoom(&url).await;
+    assert!(flows.complete_authorization(&params).await.is_ok());
 }
 
 #[tokio::test]
@@ -611,27 +477,10 @@ async fn the_code_exchange_is_never_retried() {
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
+    let (conn, url) = start_operator_flow(&env, &flows, "zoom", &method, &config).await;
+    let params = allow_at_zoom(&url).await;
     zoom.push_token_fault(TokenFault::ServerError);
-    let failure = flows
-        .complete_authorization(&callback_params(&callback))
-        .await
-        .unwrap_err();
+    let failure = flows.complete_authorization(&params).await.unwrap_err();
     assert!(
         matches!(failure.error, CallbackError::ExchangeFailed { .. }),
         "{:?}",
@@ -653,19 +502,7 @@ async fn pre_approval_refusal_on_the_authorize_redirect_is_actionable_too() {
     let config = zoom_config(&zoom);
     let flows = env.flows(&apps);
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
+    let (_, url) = start_operator_flow(&env, &flows, "zoom", &method, &config).await;
     let state = url
         .query_pairs()
         .find(|(k, _)| k == "state")

@@ -443,15 +443,8 @@ async fn reconnecting_with_a_new_client_revokes_the_old_tokens() {
     );
     req.reconnect = true;
     let url = flows.begin_authorization(req).await.unwrap();
-    let callback = plugboard_test_support::browser::authorize_with_zoom(
-        &url,
-        &test_redirect_uri(),
-        plugboard_test_support::browser::Consent::Allow,
-    )
-    .await
-    .unwrap();
     let done = flows
-        .complete_authorization(&callback_params(&callback))
+        .complete_authorization(&allow_at_zoom(&url).await)
         .await
         .unwrap();
     assert!(done.reconnect);

@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::{hash_secret, password_attempt};
+use crate::auth::hash_secret;
 use crate::request::{ApiResult, Body, Ctx, changed, created, found, no_content, ok, uuid};
+use crate::sign_in::password_attempt;
 
 // ----- audit -----
 

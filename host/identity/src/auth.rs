@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Form, Json};
 use base64::Engine as _;
-use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError, User, UserId};
+use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -55,6 +55,20 @@ pub fn verify_secret(secret: &str, hash: &str) -> bool {
                 .is_ok()
         })
         .unwrap_or(false)
+}
+
+/// [`verify_secret`] on tokio's blocking pool: an argon2 verification takes
+/// tens of milliseconds of CPU, which must not stall the async workers.
+///
+/// # Errors
+/// [`ApiError::Internal`] if the verification task could not finish.
+pub(crate) async fn verify_secret_off_runtime(
+    secret: String,
+    hash: String,
+) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || verify_secret(&secret, &hash))
+        .await
+        .map_err(ApiError::Internal)
 }
 
 /// Verified against when the client id or user is unknown, so that case
@@ -146,7 +160,7 @@ pub(crate) async fn token(
     let hash = app
         .as_ref()
         .map_or(DUMMY_HASH.as_str(), |a| a.secret_hash.as_str());
-    let ok = verify_secret(&form.client_secret, hash);
+    let ok = verify_secret_off_runtime(form.client_secret.clone(), hash.to_owned()).await?;
     let Some(app) = app.filter(|_| ok) else {
         return Ok(oauth_error(
             StatusCode::UNAUTHORIZED,
@@ -263,61 +277,6 @@ pub(crate) async fn authorize(
     Ok(resp)
 }
 
-/// Failed attempts a user may make in [`THROTTLE_WINDOW`] before every
-/// further attempt is refused (429) without checking the password.
-pub const MAX_FAILED_ATTEMPTS: i64 = 5;
-/// The throttling window.
-pub const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
-
-/// One password attempt for a user of `org`, recorded as a login attempt
-/// (`client` says where it came from): `Ok(true)` if it matches. After
-/// [`MAX_FAILED_ATTEMPTS`] failures in [`THROTTLE_WINDOW`] every attempt
-/// is refused with [`ApiError::Throttled`] and recorded as failed. A user
-/// without a password is verified against a dummy hash, like an unknown
-/// user in [`sign_in`].
-pub(crate) async fn password_attempt(
-    store: &Store,
-    org: OrganizationId,
-    user: UserId,
-    password: &str,
-    client: &str,
-) -> Result<bool, ApiError> {
-    let since = OffsetDateTime::now_utc() - THROTTLE_WINDOW;
-    if store.failed_login_attempts_since(org, user, since).await? >= MAX_FAILED_ATTEMPTS {
-        store
-            .record_login_attempt(org, user, false, &format!("{client} (throttled)"))
-            .await?;
-        return Err(ApiError::Throttled);
-    }
-    let stored = store.user_password_hash(org, user).await?;
-    let ok = verify_secret(password, stored.as_deref().unwrap_or(&DUMMY_HASH)) && stored.is_some();
-    store.record_login_attempt(org, user, ok, client).await?;
-    Ok(ok)
-}
-
-/// Checks a user name and password of `org` for a sign-in: the user if
-/// they match, `None` if not. An unknown user name costs the same argon2
-/// verification (against a dummy hash) as a wrong password, so the two
-/// take one code path and answer the same; a known user's attempt is
-/// recorded and throttled as in `password_attempt`.
-///
-/// # Errors
-/// [`ApiError::Throttled`] after too many failures; the store's.
-pub async fn sign_in(
-    store: &Store,
-    org: OrganizationId,
-    user_name: &str,
-    password: &str,
-    client: &str,
-) -> Result<Option<User>, ApiError> {
-    let Some(user) = store.find_user(org, user_name).await? else {
-        verify_secret(password, &DUMMY_HASH);
-        return Ok(None);
-    };
-    let ok = password_attempt(store, org, user.id, password, client).await?;
-    Ok(ok.then_some(user))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,50 +294,5 @@ mod tests {
         assert_eq!(dummy.version, real.version);
         assert_eq!(dummy.params, real.params);
         assert!(!verify_secret("Secret#123", &DUMMY_HASH));
-    }
-
-    #[tokio::test]
-    async fn unknown_user_and_wrong_password_answer_alike_and_attempts_are_throttled() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_data_dir(dir.path(), None).await.unwrap();
-        let org = store.create_organization("o").await.unwrap().id;
-        let u = store
-            .create_user(org, "carol", "Carol", None)
-            .await
-            .unwrap();
-        let nopw = store.create_user(org, "dave", "Dave", None).await.unwrap();
-        store
-            .set_user_password_hash(org, u.id, &hash_secret("Secret#123"))
-            .await
-            .unwrap();
-
-        let unknown = sign_in(&store, org, "nobody", "guess", "console")
-            .await
-            .unwrap();
-        let wrong = sign_in(&store, org, "carol", "guess", "console")
-            .await
-            .unwrap();
-        let no_password = sign_in(&store, org, "dave", "", "console").await.unwrap();
-        assert_eq!((unknown, wrong, no_password), (None, None, None));
-        let right = sign_in(&store, org, "carol", "Secret#123", "console")
-            .await
-            .unwrap();
-        assert_eq!(right.map(|u| u.id), Some(u.id));
-        assert_eq!(
-            store.list_login_attempts(org, nopw.id).await.unwrap().len(),
-            1
-        );
-
-        for _ in 0..MAX_FAILED_ATTEMPTS - 1 {
-            sign_in(&store, org, "carol", "guess", "console")
-                .await
-                .unwrap();
-        }
-        let throttled = sign_in(&store, org, "carol", "Secret#123", "console").await;
-        assert!(matches!(throttled, Err(ApiError::Throttled)));
-        let attempts = store.list_login_attempts(org, u.id).await.unwrap();
-        assert_eq!(attempts.len(), 7);
-        assert_eq!(attempts[0].client, "console (throttled)");
-        assert!(!attempts[0].succeeded);
     }
 }

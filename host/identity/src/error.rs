@@ -30,6 +30,9 @@ pub enum ApiError {
     /// The store failed.
     #[error("internal error")]
     Store(#[source] StoreError),
+    /// A password or secret verification task did not finish.
+    #[error("internal error")]
+    Internal(#[source] tokio::task::JoinError),
 }
 
 impl From<StoreError> for ApiError {
@@ -53,6 +56,10 @@ impl IntoResponse for ApiError {
             Self::Throttled => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             Self::Store(e) => {
                 tracing::error!(error = %e, "identity store failure");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "identity verification task failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };

@@ -8,7 +8,8 @@
 //! otherwise). The isolation test and the scope matrix walk the same
 //! table. `README.md` documents every route, the scopes and the rules.
 //!
-//! Modules: `auth` (tokens, the guard, passwords), `request` (the `Ctx`
+//! Modules: `auth` (tokens, the guard, secret hashing), `sign_in` (the one
+//! password check, throttled), `request` (the `Ctx`
 //! every handler starts from), `api` (seed 003), `apps` (external
 //! applications), `users_api` (seed 004) over [`odata`].
 //!
@@ -26,6 +27,7 @@ mod auth;
 mod error;
 pub mod odata;
 mod request;
+mod sign_in;
 mod users_api;
 
 use std::time::Duration;
@@ -35,11 +37,9 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use plugboard_store::Store;
 
-pub use auth::{
-    Caller, MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, hash_secret, register_external_app, sign_in,
-    verify_secret,
-};
+pub use auth::{Caller, hash_secret, register_external_app, verify_secret};
 pub use error::ApiError;
+pub use sign_in::{MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, UnknownNameThrottle, sign_in};
 
 /// What the identity routes need: the store and the access-token lifetime.
 #[derive(Clone)]

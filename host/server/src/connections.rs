@@ -290,6 +290,12 @@ pub async fn visible_connection(
     }
 }
 
+/// The connection a request path names: 400 if `raw` is not an id, 404 if
+/// the caller may not see it (see [`visible_connection`]).
+async fn connection_at(state: &AppState, caller: &Caller, raw: &str) -> ApiResult<Connection> {
+    visible_connection(state, caller, parse_id(raw, "connection")?).await
+}
+
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> ApiResult<T> {
     raw.parse().map_err(|_| {
         ApiError::bad_request(
@@ -996,8 +1002,7 @@ async fn get_connection(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let id = parse_id(&id, "connection")?;
-    let c = visible_connection(&state, &caller, id).await?;
+    let c = connection_at(&state, &caller, &id).await?;
     let version = state
         .repo
         .connection_version(caller.tenant_id, c.id)
@@ -1101,15 +1106,14 @@ async fn set_default(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<ConnectionView>> {
-    let id = parse_id(&id, "connection")?;
-    let c = visible_connection(&state, &caller, id).await?;
+    let c = connection_at(&state, &caller, &id).await?;
     state
         .repo
         .set_default(caller.tenant_id, c.id)
         .await
         .map_err(ApiError::internal)?;
     crate::audit(&state, &caller, "connection.set_default", &c.id.to_string()).await;
-    let c = visible_connection(&state, &caller, id).await?;
+    let c = visible_connection(&state, &caller, c.id).await?;
     Ok(Json(ConnectionView::from(&c)))
 }
 
@@ -1124,8 +1128,7 @@ async fn check_connection(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<CheckResult>> {
-    let id = parse_id(&id, "connection")?;
-    let mut c = visible_connection(&state, &caller, id).await?;
+    let mut c = connection_at(&state, &caller, &id).await?;
     let entry = entry_for(&state, &caller, &c.connector_id)?;
     let account_before = c.account.clone();
     let outcome = run_check(&state, &entry, &mut c, None).await;
@@ -1333,8 +1336,7 @@ async fn list_references(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Reference>>> {
-    let id = parse_id(&id, "connection")?;
-    let c = visible_connection(&state, &caller, id).await?;
+    let c = connection_at(&state, &caller, &id).await?;
     Ok(Json(references_of(&state, &caller, c.id).await?))
 }
 
@@ -1387,8 +1389,7 @@ async fn remove_reference(
     caller: Caller,
     Path((id, kind, ref_id)): Path<(String, String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id = parse_id(&id, "connection")?;
-    let c = visible_connection(&state, &caller, id).await?;
+    let c = connection_at(&state, &caller, &id).await?;
     state
         .repo
         .remove_reference(caller.tenant_id, c.id, &kind, &ref_id)

@@ -5,14 +5,14 @@
 //! The session id is 32 random bytes in an `HttpOnly`, `SameSite=Strict`
 //! cookie (`Secure` when the public URL is https); the store keeps only its
 //! SHA-256 with a fixed expiry. Passwords are argon2 hashes in the store
-//! (`plugboard_identity::{hash_secret, verify_secret}`). A wrong password,
-//! an unknown user and an unknown organization take the same code path (a
-//! dummy hash is verified) and get the same 401; failures are recorded as
-//! login attempts and throttled. This module never logs a password or a
+//! (`plugboard_identity::hash_secret`). The password check itself is
+//! [`plugboard_identity::sign_in`]: a wrong password, an unknown user and an
+//! unknown organization take the same code path there and get the same 401
+//! here; failures are recorded as login attempts and throttled (429 with
+//! `Retry-After`), unknown names too. This module never logs a password or a
 //! session id, and never puts one in a response body.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -33,6 +33,10 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::identity::{Caller, RequestMeta, token_hash};
 use crate::model::{Principal, TenantId, UserId};
 
+/// The sign-in rule lives in the identity crate (one password check for
+/// the console and the identity API); re-exported for the console's users.
+pub use plugboard_identity::{MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, UnknownNameThrottle};
+
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "plugboard_session";
 /// How long a session lasts after sign-in (absolute, not sliding).
@@ -42,17 +46,8 @@ pub const SESSION_TTL: time::Duration = time::Duration::hours(12);
 pub const CSRF_HEADER: &str = "x-plugboard-csrf";
 /// Organization signed in to when the request names none (first start creates it).
 pub const DEFAULT_ORGANIZATION: &str = "default";
-/// Failed sign-ins a user name may have in [`THROTTLE_WINDOW`] before
-/// sign-in answers 429 without checking the password.
-pub const MAX_FAILED_ATTEMPTS: i64 = 5;
-/// The throttling window.
-pub const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
 /// Shortest password `set-password` accepts (the identity API's rule too).
 const MIN_PASSWORD_CHARS: usize = 8;
-
-/// Verified when the user is unknown, so that case costs a wrong password's time.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| plugboard_identity::hash_secret("not a password of anyone"));
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -105,26 +100,6 @@ async fn sign_in(
         .map(str::trim)
         .filter(|o| !o.is_empty())
         .unwrap_or(DEFAULT_ORGANIZATION);
-    let username = req.username.trim();
-    let store = &state.store;
-    let org = store
-        .find_organization(org_name)
-        .await
-        .map_err(ApiError::internal)?;
-    let user = match &org {
-        Some(o) => store
-            .find_user(o.id, username)
-            .await
-            .map_err(ApiError::internal)?,
-        None => None,
-    };
-    let hash = match &user {
-        Some(u) => store
-            .user_password_hash(u.org, u.id)
-            .await
-            .map_err(ApiError::internal)?,
-        None => None,
-    };
     let client = format!(
         "console sign-in from {}",
         RequestMeta::from_parts(&parts)
@@ -132,51 +107,20 @@ async fn sign_in(
             .as_deref()
             .unwrap_or("unknown address")
     );
-    let now = OffsetDateTime::now_utc();
-    let throttled = match &user {
-        Some(u) => {
-            store
-                .failed_login_attempts_since(u.org, u.id, now - THROTTLE_WINDOW)
-                .await
-                .map_err(ApiError::internal)?
-                >= MAX_FAILED_ATTEMPTS
-        }
-        None => unknown.is_throttled(org_name, username, now),
-    };
-    if throttled {
-        record_failure(&state, user.as_ref(), &unknown, org_name, username, &client).await?;
-        return Err(too_many_attempts());
-    }
-
-    let password = req.password;
-    let stored = hash;
-    let matches = tokio::task::spawn_blocking(move || {
-        let ok =
-            plugboard_identity::verify_secret(&password, stored.as_deref().unwrap_or(&DUMMY_HASH));
-        ok && stored.is_some()
-    })
+    let store = &state.store;
+    let user = plugboard_identity::sign_in(
+        store,
+        &unknown,
+        org_name,
+        req.username.trim(),
+        &req.password,
+        &client,
+    )
     .await
-    .map_err(ApiError::internal)?;
-    let user = match user {
-        Some(u) if matches => u,
-        other => {
-            record_failure(
-                &state,
-                other.as_ref(),
-                &unknown,
-                org_name,
-                username,
-                &client,
-            )
-            .await?;
-            return Err(invalid_credentials());
-        }
-    };
-    store
-        .record_login_attempt(user.org, user.id, true, &client)
-        .await
-        .map_err(ApiError::internal)?;
+    .map_err(sign_in_error)?
+    .ok_or_else(invalid_credentials)?;
 
+    let now = OffsetDateTime::now_utc();
     let id = new_session_id();
     let expires_at = now + SESSION_TTL;
     match store
@@ -410,6 +354,18 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
+/// The identity check's refusal as this API's error: throttled is 429 with
+/// `Retry-After`; anything else is ours (logged with its cause).
+fn sign_in_error(e: plugboard_identity::ApiError) -> ApiError {
+    match e {
+        plugboard_identity::ApiError::Throttled => too_many_attempts(),
+        other => match std::error::Error::source(&other) {
+            Some(cause) => ApiError::internal(cause),
+            None => ApiError::internal(other),
+        },
+    }
+}
+
 fn too_many_attempts() -> ApiError {
     let mut e = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -421,67 +377,6 @@ fn too_many_attempts() -> ApiError {
     );
     e.retry_after = u32::try_from(THROTTLE_WINDOW.whole_seconds()).ok();
     e
-}
-
-/// A failed attempt is recorded in the store for a known user, and in
-/// memory for a name that matches no user (the store keeps attempts per
-/// user), so both are throttled alike.
-async fn record_failure(
-    state: &AppState,
-    user: Option<&plugboard_store::User>,
-    unknown: &UnknownNameThrottle,
-    org_name: &str,
-    username: &str,
-    client: &str,
-) -> ApiResult<()> {
-    match user {
-        Some(u) => state
-            .store
-            .record_login_attempt(u.org, u.id, false, client)
-            .await
-            .map_err(ApiError::internal),
-        None => {
-            unknown.record(org_name, username, OffsetDateTime::now_utc());
-            Ok(())
-        }
-    }
-}
-
-/// Failed sign-ins of names that match no user, per process. Bounded: at
-/// most [`UnknownNameThrottle::MAX_NAMES`] names are tracked, and names
-/// whose failures all left the window are dropped first.
-#[derive(Default)]
-pub struct UnknownNameThrottle {
-    failures: Mutex<HashMap<(String, String), Vec<OffsetDateTime>>>,
-}
-
-impl UnknownNameThrottle {
-    const MAX_NAMES: usize = 10_000;
-
-    fn is_throttled(&self, org: &str, user: &str, now: OffsetDateTime) -> bool {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(org.to_string(), user.to_string()))
-            .is_some_and(|times| {
-                times
-                    .iter()
-                    .filter(|t| **t >= now - THROTTLE_WINDOW)
-                    .count() as i64
-                    >= MAX_FAILED_ATTEMPTS
-            })
-    }
-
-    fn record(&self, org: &str, user: &str, now: OffsetDateTime) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= Self::MAX_NAMES {
-            map.retain(|_, times| times.iter().any(|t| *t >= now - THROTTLE_WINDOW));
-            if map.len() >= Self::MAX_NAMES {
-                map.clear();
-            }
-        }
-        let times = map.entry((org.to_string(), user.to_string())).or_default();
-        times.retain(|t| *t >= now - THROTTLE_WINDOW);
-        times.push(now);
-    }
 }
 
 #[cfg(test)]
@@ -551,22 +446,5 @@ mod tests {
         assert_eq!(cookie_session_id(&h).as_deref(), Some("pbs_abc"));
         h.insert(http::header::COOKIE, "plugboard_session=".parse().unwrap());
         assert_eq!(cookie_session_id(&h), None);
-    }
-
-    #[test]
-    fn unknown_names_are_throttled_after_the_same_number_of_failures() {
-        let t = UnknownNameThrottle::default();
-        let now = OffsetDateTime::now_utc();
-        for _ in 0..MAX_FAILED_ATTEMPTS {
-            assert!(!t.is_throttled("default", "ghost", now));
-            t.record("default", "ghost", now);
-        }
-        assert!(t.is_throttled("default", "ghost", now));
-        assert!(!t.is_throttled("default", "other", now));
-        assert!(!t.is_throttled(
-            "default",
-            "ghost",
-            now + THROTTLE_WINDOW + time::Duration::SECOND
-        ));
     }
 }

@@ -242,13 +242,29 @@ impl Store {
         scope: &Scope,
         new: NewConnection,
     ) -> Result<Connection, StoreError> {
+        self.create_connection_with_id(scope, ConnectionId::new(), new)
+            .await
+    }
+
+    /// [`Store::create_connection`] with an id the caller chose (the server
+    /// hands out ids before the row exists).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the folder is not in this tenant;
+    /// [`StoreError::Duplicate`] when the id is taken, or another default
+    /// connection was made at the same time.
+    pub async fn create_connection_with_id(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        new: NewConnection,
+    ) -> Result<Connection, StoreError> {
         if self.get_folder(scope, new.folder).await?.is_none() {
             return Err(StoreError::NotFound {
                 what: "folder",
                 id: new.folder.to_string(),
             });
         }
-        let id = ConnectionId::new();
         let at = now_ms();
         let config = new.config.to_string();
         on_db!(self.db(), pool => {
@@ -285,12 +301,35 @@ impl Store {
                 .bind(at)
                 .execute(&mut *tx)
                 .await
-                .map_err(StoreError::write("create connection", "default connection"))?;
+                .map_err(StoreError::write("create connection", "connection"))?;
             tx.commit().await.map_err(StoreError::query("commit"))?;
         });
+        self.existing_connection(scope, id).await
+    }
+
+    /// [`Store::get_connection`] where the connection must exist.
+    async fn existing_connection(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+    ) -> Result<Connection, StoreError> {
         self.get_connection(scope, id)
             .await?
             .ok_or_else(|| not_found(id))
+    }
+
+    /// The connection after an UPDATE that changed `rows` rows: not found
+    /// when none matched (an unknown id or another tenant's), else re-read.
+    async fn updated_connection(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        rows: u64,
+    ) -> Result<Connection, StoreError> {
+        if rows == 0 {
+            return Err(not_found(id));
+        }
+        self.existing_connection(scope, id).await
     }
 
     /// A connection of this tenant; `None` for unknown ids and for other
@@ -376,10 +415,7 @@ impl Store {
         expected_version: Option<i64>,
         by: Option<UserId>,
     ) -> Result<Connection, StoreError> {
-        let current = self
-            .get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let current = self.existing_connection(scope, id).await?;
         if let Some(v) = expected_version
             && v != current.version
         {
@@ -429,9 +465,7 @@ impl Store {
                 actual,
             });
         }
-        self.get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.existing_connection(scope, id).await
     }
 
     /// Sets status, our message and the provider's error message (e.g.
@@ -458,12 +492,7 @@ impl Store {
             .await
             .map_err(StoreError::query("set connection status"))?
             .rows_affected());
-        if n == 0 {
-            return Err(not_found(id));
-        }
-        self.get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.updated_connection(scope, id, n).await
     }
 
     /// Records the provider account and granted scopes after authorization.
@@ -490,12 +519,7 @@ impl Store {
             .await
             .map_err(StoreError::query("set connection account"))?
             .rows_affected());
-        if n == 0 {
-            return Err(not_found(id));
-        }
-        self.get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.updated_connection(scope, id, n).await
     }
 
     /// Makes `id` the default connection of its connector in its folder,
@@ -506,10 +530,7 @@ impl Store {
         id: ConnectionId,
         by: Option<UserId>,
     ) -> Result<Connection, StoreError> {
-        let c = self
-            .get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+        let c = self.existing_connection(scope, id).await?;
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await.map_err(StoreError::query("begin"))?;
             sqlx::query(
@@ -540,9 +561,7 @@ impl Store {
             let _ = n; // 0: it already was the default
             tx.commit().await.map_err(StoreError::query("commit"))?;
         });
-        self.get_connection(scope, id)
-            .await?
-            .ok_or_else(|| not_found(id))
+        self.existing_connection(scope, id).await
     }
 
     /// The default connection of `connector` in `folder`, if any.

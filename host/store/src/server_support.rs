@@ -10,8 +10,8 @@ use uuid::Uuid;
 use crate::db::{now_ms, on_db};
 use crate::tenancy::FolderRow;
 use crate::{
-    Connection, ConnectionId, ConnectionStatus, Folder, FolderId, NewConnection, OrganizationId,
-    Scope, Store, StoreError, TenantId, User, UserId,
+    ConnectionId, ConnectionStatus, Folder, FolderId, OrganizationId, Scope, Store, StoreError,
+    TenantId, User, UserId,
 };
 
 /// Who an API token or console session belongs to.
@@ -236,67 +236,6 @@ impl Store {
             .await
             .map_err(StoreError::query("folder members"))?);
         Ok(ids.into_iter().map(Into::into).collect())
-    }
-
-    /// [`Store::create_connection`] with an id the caller chose (the server
-    /// hands out ids before the row exists).
-    pub async fn create_connection_with_id(
-        &self,
-        scope: &Scope,
-        id: ConnectionId,
-        new: NewConnection,
-    ) -> Result<Connection, StoreError> {
-        if self.get_folder(scope, new.folder).await?.is_none() {
-            return Err(StoreError::NotFound {
-                what: "folder",
-                id: new.folder.to_string(),
-            });
-        }
-        let at = now_ms();
-        let config = new.config.to_string();
-        on_db!(self.db(), pool => {
-            let mut tx = pool.begin().await.map_err(StoreError::query("begin"))?;
-            if new.make_default {
-                sqlx::query(
-                    "UPDATE connections SET is_default = FALSE WHERE org_id = $1 AND tenant_id = $2 \
-                     AND folder_id = $3 AND connector_key = $4 AND is_default")
-                    .bind(scope.org)
-                    .bind(scope.tenant)
-                    .bind(new.folder)
-                    .bind(&new.connector)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(StoreError::query("clear default connection"))?;
-            }
-            sqlx::query(
-                "INSERT INTO connections (id, org_id, tenant_id, folder_id, connector_key, auth_kind, name, \
-                 status, polling_frequency_seconds, is_default, config, granted_scopes, created_by, created_at, \
-                 updated_by, updated_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '[]', $12, $13, $12, $13, 1)")
-                .bind(id)
-                .bind(scope.org)
-                .bind(scope.tenant)
-                .bind(new.folder)
-                .bind(&new.connector)
-                .bind(&new.auth_kind)
-                .bind(&new.name)
-                .bind(new.status.as_str())
-                .bind(new.polling_frequency_seconds)
-                .bind(new.make_default)
-                .bind(&config)
-                .bind(new.created_by)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::write("create connection", "connection"))?;
-            tx.commit().await.map_err(StoreError::query("commit"))?;
-        });
-        self.get_connection(scope, id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "connection",
-                id: id.to_string(),
-            })
     }
 
     /// Saves every mutable field of a connection except `is_default` (see

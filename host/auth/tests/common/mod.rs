@@ -203,6 +203,40 @@ pub fn callback_params(url: &Url) -> plugboard_auth::CallbackParams {
     }
 }
 
+/// A new authorization-code connection to `connector`, and the provider
+/// URL its flow starts at (with the operator's app).
+pub async fn start_operator_flow(
+    env: &Env,
+    flows: &AuthFlows,
+    connector: &str,
+    method: &AuthMethod,
+    config: &BTreeMap<String, String>,
+) -> (ConnectionRef, Url) {
+    let conn = env
+        .new_connection(connector, AuthKind::Oauth2AuthorizationCode)
+        .await;
+    let url = flows
+        .begin_authorization(begin(
+            conn,
+            connector,
+            method,
+            config,
+            ClientChoice::Operator,
+        ))
+        .await
+        .unwrap();
+    (conn, url)
+}
+
+/// The user allows the authorization at the fake Zoom: the callback's
+/// parameters.
+pub async fn allow_at_zoom(url: &Url) -> plugboard_auth::CallbackParams {
+    let callback = authorize_with_zoom(url, &test_redirect_uri(), Consent::Allow)
+        .await
+        .unwrap();
+    callback_params(&callback)
+}
+
 /// Connect a new Zoom connection through the whole authorization-code flow
 /// and install its credential.
 pub async fn connect_zoom(
@@ -210,27 +244,12 @@ pub async fn connect_zoom(
     zoom: &FakeZoom,
     apps: &Arc<OperatorApps>,
 ) -> (ConnectionRef, CompletedAuthorization) {
-    let conn = env
-        .new_connection("zoom", AuthKind::Oauth2AuthorizationCode)
-        .await;
     let method = zoom_method(AuthKind::Oauth2AuthorizationCode);
     let config = zoom_config(zoom);
     let flows = env.flows(apps);
-    let url = flows
-        .begin_authorization(begin(
-            conn,
-            "zoom",
-            &method,
-            &config,
-            ClientChoice::Operator,
-        ))
-        .await
-        .unwrap();
-    let callback = authorize_with_zoom(&url, &test_redirect_uri(), Consent::Allow)
-        .await
-        .unwrap();
+    let (conn, url) = start_operator_flow(env, &flows, "zoom", &method, &config).await;
     let done = flows
-        .complete_authorization(&callback_params(&callback))
+        .complete_authorization(&allow_at_zoom(&url).await)
         .await
         .unwrap();
     env.manager(apps)
