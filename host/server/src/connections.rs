@@ -524,6 +524,28 @@ pub fn call_context(state: &AppState, conn: &Connection) -> CallContext {
     ctx
 }
 
+async fn org_settings(state: &AppState, caller: &Caller) -> ApiResult<OrgSettings> {
+    state
+        .repo
+        .org_settings(caller.org_id)
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Governance: new connections and reconnections only to the connectors
+/// the organization allows (existing connections keep working).
+fn ensure_connector_allowed(settings: &OrgSettings, connector: &str) -> ApiResult<()> {
+    if settings.allows_connector(connector) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "connector_not_allowed",
+        format!(
+            "your organization's policy does not allow connections to connector `{connector}`; an administrator can add it to `allowed_connectors` in the organization settings"
+        ),
+    ))
+}
+
 /// Run `check-connection` and record the outcome on `conn` (not saved).
 pub(crate) async fn run_check(
     state: &AppState,
@@ -857,18 +879,14 @@ async fn create_connection(
         Some(id) => visible_folder(&state, &caller, id).await?,
         None => default_folder(&state, &caller).await?,
     };
-    if folder.kind == FolderKind::Shared && !caller.is_admin {
-        let settings = state
-            .repo
-            .org_settings(caller.org_id)
-            .await
-            .map_err(ApiError::internal)?;
-        if settings.restrict_shared_connections {
-            return Err(ApiError::forbidden(
-                "shared_connections_restricted",
-                "your organization lets only administrators create connections in shared folders; create it in your personal workspace or ask an administrator",
-            ));
-        }
+    let settings = org_settings(&state, &caller).await?;
+    ensure_connector_allowed(&settings, &req.connector)?;
+    if folder.kind == FolderKind::Shared && !caller.is_admin && settings.restrict_shared_connections
+    {
+        return Err(ApiError::forbidden(
+            "shared_connections_restricted",
+            "your organization lets only administrators create connections in shared folders; create it in your personal workspace or ask an administrator",
+        ));
     }
     let (plain_config, secret_config) = validate_config(&manifest, &req.config)?;
     validate_credentials(kind, &req.credentials)?;
@@ -1157,6 +1175,7 @@ async fn check_connection(
     params(("id" = String, Path, description = "Connection id")),
     request_body = ReconnectRequest,
     responses((status = 200, body = CreatedConnection), (status = 400, body = ErrorBody),
+        (status = 403, description = "Governance forbids this connector", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 async fn reconnect(
     State(state): State<AppState>,
@@ -1168,6 +1187,7 @@ async fn reconnect(
     let Json(req) = body?;
     let mut c = visible_connection(&state, &caller, id).await?;
     let entry = entry_for(&state, &caller, &c.connector_id)?;
+    ensure_connector_allowed(&org_settings(&state, &caller).await?, &c.connector_id)?;
     let kind = c.auth_kind;
     if kind.is_oauth2() {
         validate_credentials(kind, &req.credentials)?;

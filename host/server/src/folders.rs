@@ -215,12 +215,13 @@ async fn get_settings(
     ))
 }
 
-/// Change organization settings (administrators), e.g. forbid regular
-/// users from creating connections in shared folders.
+/// Change organization settings (administrators): forbid regular users
+/// from creating connections in shared folders; allow only some connectors.
 #[utoipa::path(put, path = "/api/v1/settings", tag = "folders",
     security(("bearer" = [])),
     request_body = OrgSettings,
-    responses((status = 200, body = OrgSettings), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = OrgSettings), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 async fn put_settings(
     State(state): State<AppState>,
     caller: Caller,
@@ -228,6 +229,25 @@ async fn put_settings(
 ) -> ApiResult<Json<OrgSettings>> {
     let Json(settings) = body?;
     admin_only(&caller, "change organization settings")?;
+    if let Some(list) = &settings.allowed_connectors {
+        // A typo would silently forbid a connector: every id must be one
+        // this tenant can use (bundled, or uploaded here).
+        let unknown: Vec<&str> = list
+            .iter()
+            .map(String::as_str)
+            .filter(|id| state.registry.get(caller.tenant_id, id).is_none())
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ApiError::bad_request(
+                "unknown_connector",
+                format!(
+                    "allowed_connectors names connectors that do not exist here: {}; `GET /api/v1/connectors` lists them",
+                    unknown.join(", ")
+                ),
+            )
+            .with_details(serde_json::json!({ "unknown": unknown })));
+        }
+    }
     state
         .repo
         .set_org_settings(caller.org_id, settings.clone())

@@ -215,7 +215,22 @@ pub struct StoredComponent {
 pub struct OrgSettings {
     /// Seed 001 governance: regular users may not create connections in
     /// shared folders (administrators still may).
+    #[serde(default)]
     pub restrict_shared_connections: bool,
+    /// Governance: the connectors new connections may use (ids); absent or
+    /// `null` allows every connector. Existing connections keep working;
+    /// creating or reconnecting one to a connector not listed is refused.
+    #[serde(default)]
+    pub allowed_connectors: Option<Vec<String>>,
+}
+
+impl OrgSettings {
+    /// Whether new connections (and reconnections) may use `connector`.
+    pub fn allows_connector(&self, connector: &str) -> bool {
+        self.allowed_connectors
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c == connector))
+    }
 }
 
 /// An OAuth flow waiting for the provider to call back.

@@ -690,6 +690,83 @@ async fn shared_folders_follow_membership_and_governance() {
     t.server.shutdown().await.unwrap();
 }
 
+/// Governance: an organization allows only some connectors. Creating or
+/// reconnecting a connection to another one is refused with a message that
+/// says who can change it; existing connections keep working; a typo in
+/// the list is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_connectors_govern_new_connections_and_typos_are_refused() {
+    let t = start_server().await;
+    let fake = start_fake_api("tok").await;
+    let admin = Api::new(&t.base, Some(&t.admin_token));
+    let r = admin
+        .post("/api/v1/connections", pat_body(&fake, "tok"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let existing = r.body["connection"]["id"].as_str().unwrap().to_string();
+
+    // A typo is refused, naming it; the settings stay as they were.
+    let r = admin
+        .put_settings(json!({"allowed_connectors": ["zoom", "zooom"]}))
+        .await;
+    assert_error(&r, 400, "unknown_connector");
+    assert!(r.text.contains("zooom"), "{}", r.text);
+    assert!(
+        admin.get("/api/v1/settings").await.body["allowed_connectors"].is_null(),
+        "nothing changed"
+    );
+
+    let r = admin
+        .put_settings(json!({"allowed_connectors": ["zoom", "oauth2"]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        admin.get("/api/v1/settings").await.body["allowed_connectors"],
+        json!(["zoom", "oauth2"])
+    );
+    let before = admin.get("/api/v1/connections").await.body;
+    let r = admin
+        .post("/api/v1/connections", pat_body(&fake, "tok"))
+        .await;
+    assert_error(&r, 403, "connector_not_allowed");
+    assert!(r.text.contains("`pat`"), "{}", r.text);
+    assert_error(
+        &admin
+            .post(
+                &format!("/api/v1/connections/{existing}/reconnect"),
+                json!({"credentials": {"token": "tok"}}),
+            )
+            .await,
+        403,
+        "connector_not_allowed",
+    );
+    assert_eq!(
+        admin.get("/api/v1/connections").await.body,
+        before,
+        "no connection was created or changed"
+    );
+    // The existing connection still works.
+    let r = admin
+        .invoke(
+            &existing,
+            "request",
+            json!({"method": "GET", "path": "/user"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // `null` allows every connector again.
+    let r = admin
+        .put_settings(json!({"allowed_connectors": null}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = admin
+        .post("/api/v1/connections", pat_body(&fake, "tok"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    t.server.shutdown().await.unwrap();
+}
+
 trait PutSettings {
     async fn put_settings(&self, body: Value) -> Reply;
 }

@@ -40,12 +40,17 @@ pub struct ConnectionReference {
 
 /// The `org_settings` key of [`ConnectionSettings::restrict_shared_connections`].
 pub const RESTRICT_SHARED_CONNECTIONS: &str = "restrict_shared_connections";
+/// The `org_settings` key of [`ConnectionSettings::allowed_connectors`]
+/// (a JSON array of connector ids, or `null`).
+pub const ALLOWED_CONNECTORS: &str = "allowed_connectors";
 
 /// Organization settings for connections.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionSettings {
     /// Regular users may not create connections in shared folders.
     pub restrict_shared_connections: bool,
+    /// The connectors new connections may use; `None`: every connector.
+    pub allowed_connectors: Option<Vec<String>>,
 }
 
 /// `org_id, tenant_id, user_id, user_name, is_admin` of a token or session owner.
@@ -176,16 +181,32 @@ impl Store {
     }
 
     /// The organization's connection settings (defaults when never set),
-    /// kept in `org_settings` under [`RESTRICT_SHARED_CONNECTIONS`].
+    /// kept in `org_settings` under [`RESTRICT_SHARED_CONNECTIONS`] and
+    /// [`ALLOWED_CONNECTORS`].
     pub async fn connection_settings(
         &self,
         org: OrganizationId,
     ) -> Result<ConnectionSettings, StoreError> {
         let v = self
-            .get_settings(org, &[RESTRICT_SHARED_CONNECTIONS.to_owned()])
+            .get_settings(
+                org,
+                &[
+                    RESTRICT_SHARED_CONNECTIONS.to_owned(),
+                    ALLOWED_CONNECTORS.to_owned(),
+                ],
+            )
             .await?;
+        let value = |key: &str| v.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+        let allowed_connectors = match value(ALLOWED_CONNECTORS) {
+            Some(json) => serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
+                what: "organization setting `allowed_connectors`",
+                detail: format!("not a list of connector ids: {e}"),
+            })?,
+            None => None,
+        };
         Ok(ConnectionSettings {
-            restrict_shared_connections: v.iter().any(|(_, v)| v == "true"),
+            restrict_shared_connections: value(RESTRICT_SHARED_CONNECTIONS) == Some("true"),
+            allowed_connectors,
         })
     }
 
@@ -195,12 +216,21 @@ impl Store {
         org: OrganizationId,
         settings: ConnectionSettings,
     ) -> Result<(), StoreError> {
+        let allowed = serde_json::to_string(&settings.allowed_connectors).map_err(|e| {
+            StoreError::Corrupt {
+                what: "organization setting `allowed_connectors`",
+                detail: e.to_string(),
+            }
+        })?;
         self.put_settings(
             org,
-            &[(
-                RESTRICT_SHARED_CONNECTIONS.to_owned(),
-                settings.restrict_shared_connections.to_string(),
-            )],
+            &[
+                (
+                    RESTRICT_SHARED_CONNECTIONS.to_owned(),
+                    settings.restrict_shared_connections.to_string(),
+                ),
+                (ALLOWED_CONNECTORS.to_owned(), allowed),
+            ],
         )
         .await
     }

@@ -91,36 +91,35 @@ async fn tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant
             .unwrap()
     );
 
-    assert!(
-        !store
-            .connection_settings(a.org)
-            .await
-            .unwrap()
-            .restrict_shared_connections
+    assert_eq!(
+        store.connection_settings(a.org).await.unwrap(),
+        ConnectionSettings::default(),
+        "never set: no restriction, every connector allowed"
     );
+    let set = ConnectionSettings {
+        restrict_shared_connections: true,
+        allowed_connectors: Some(vec!["pat".into(), "zoom".into()]),
+    };
     store
-        .set_connection_settings(
-            a.org,
-            ConnectionSettings {
-                restrict_shared_connections: true,
-            },
-        )
+        .set_connection_settings(a.org, set.clone())
         .await
         .unwrap();
-    assert!(
-        store
-            .connection_settings(a.org)
-            .await
-            .unwrap()
-            .restrict_shared_connections
+    assert_eq!(store.connection_settings(a.org).await.unwrap(), set);
+    assert_eq!(
+        store.connection_settings(b.org).await.unwrap(),
+        ConnectionSettings::default(),
+        "another organization's settings are untouched"
     );
-    assert!(
-        !store
-            .connection_settings(b.org)
-            .await
-            .unwrap()
-            .restrict_shared_connections
-    );
+    // Back to "every connector" (stored as JSON null, read back as None).
+    let open = ConnectionSettings {
+        allowed_connectors: None,
+        ..set
+    };
+    store
+        .set_connection_settings(a.org, open.clone())
+        .await
+        .unwrap();
+    assert_eq!(store.connection_settings(a.org).await.unwrap(), open);
     assert_eq!(store.list_tenant_folders(&b).await.unwrap().len(), 0);
     assert_eq!(store.list_tenant_folders(&a).await.unwrap().len(), 1);
 }

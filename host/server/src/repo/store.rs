@@ -285,6 +285,7 @@ impl Repo for StoreRepo {
             .map_err(err)?;
         Ok(OrgSettings {
             restrict_shared_connections: s.restrict_shared_connections,
+            allowed_connectors: s.allowed_connectors,
         })
     }
 
@@ -294,6 +295,7 @@ impl Repo for StoreRepo {
                 st::OrganizationId(org.0),
                 st::ConnectionSettings {
                     restrict_shared_connections: settings.restrict_shared_connections,
+                    allowed_connectors: settings.allowed_connectors,
                 },
             )
             .await
