@@ -185,6 +185,22 @@ pub enum UsersCommand {
 }
 
 #[derive(Subcommand)]
+pub enum AppsCommand {
+    /// Register an external application of your organization for the
+    /// management APIs (`/identity/api/...`, `/odata/...`; administrators).
+    /// Its client secret is printed once.
+    Register {
+        /// A name people recognise, e.g. `provisioning-script`.
+        name: String,
+        /// A scope its tokens may carry, e.g. `PM.User.Read` (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum TriggersCommand {
     /// Subscribe to a connector trigger of a connection. A webhook's
     /// signing secret is printed once.
@@ -1000,6 +1016,29 @@ pub async fn users(cmd: UsersCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+pub async fn apps(cmd: AppsCommand) -> anyhow::Result<()> {
+    match cmd {
+        AppsCommand::Register { name, scopes, conn } => {
+            let body = json!({ "name": name, "scopes": scopes });
+            call_and_print(
+                &conn,
+                Method::POST,
+                "/api/v1/external-apps",
+                Some(body),
+                |v| {
+                    println!("Registered `{}`:", s(v, "name"));
+                    print_fields(v, &["client_id", "token_url"]);
+                    println!(
+                        "\nClient secret (shown once; store it now):\n\n  {}",
+                        s(v, "client_secret")
+                    );
+                },
+            )
+            .await
+        }
+    }
 }
 
 fn destination(sub: &Value) -> String {

@@ -49,6 +49,9 @@ enum Command {
     /// Users of your tenant: console passwords.
     #[command(subcommand, alias = "user")]
     Users(client::UsersCommand),
+    /// External applications of your organization (management APIs).
+    #[command(subcommand, alias = "app")]
+    Apps(client::AppsCommand),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +147,7 @@ async fn main() -> std::process::ExitCode {
         Command::Triggers(c) => client::triggers(c).await,
         Command::Invoke(a) => client::invoke(a).await,
         Command::Users(c) => client::users(c).await,
+        Command::Apps(c) => client::apps(c).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

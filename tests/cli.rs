@@ -147,6 +147,23 @@ fn serve_and_the_cli_run_a_pat_connection_lifecycle() {
     let table = ok(&cli(&s, &["connectors", "list"]));
     assert!(table.starts_with("ID"), "{table}");
     assert!(table.contains("pat") && table.contains("zoom"), "{table}");
+
+    // The organization's first external application for the management APIs.
+    let bad = cli(&s, &["apps", "register", "sync", "--scope", "PM.Nope"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("invalid_scopes") && err.contains("PM.Nope"),
+        "{err}"
+    );
+    let out = ok(&cli(
+        &s,
+        &["apps", "register", "sync", "--scope", "PM.User.Read"],
+    ));
+    assert!(
+        out.contains("client_id") && out.contains("Client secret (shown once"),
+        "{out}"
+    );
     assert!(
         table.contains("personal_access_token") && table.contains("oauth2_byoa"),
         "the auth types column lists each connector's kinds: {table}"

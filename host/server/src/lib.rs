@@ -19,6 +19,7 @@ pub mod connectors;
 pub mod console;
 pub mod error;
 pub mod etag;
+pub mod external_apps;
 pub mod folders;
 pub mod identity;
 pub mod model;
@@ -154,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(session::routes())
         .merge(oauth::routes())
         .merge(oauth_apps::routes())
+        .merge(external_apps::routes())
         .merge(triggers::routes())
         .split_for_parts();
     utoipa::Modify::modify(&system::CommonErrors, &mut api);

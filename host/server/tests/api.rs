@@ -55,6 +55,7 @@ async fn openapi_document_parses_and_lists_the_routes() {
         ("/api/v1/settings/oauth-apps/{connector}", "put"),
         ("/api/v1/settings/oauth-apps/{connector}", "delete"),
         ("/provisioning_/callback", "get"),
+        ("/api/v1/external-apps", "post"),
         ("/api/v1/triggers", "get"),
         ("/api/v1/triggers", "post"),
         ("/api/v1/triggers/{id}", "get"),
@@ -872,5 +873,66 @@ async fn the_management_apis_of_seeds_003_and_004_are_served_with_their_own_toke
         let r = Api::new(&t.base, Some(&t.admin_token)).get(path).await;
         assert_eq!(r.status, 401, "{path}: {:?}", r.body);
     }
+
+    // ...but it registers the organization's first external application.
+    let admin = Api::new(&t.base, Some(&t.admin_token));
+    let me = admin.get("/api/v1/me").await.body;
+    let tenant = me["tenant_id"].as_str().unwrap().parse().unwrap();
+    let (dora, user_token) = t.server.create_user(tenant, "dora", false).await.unwrap();
+    let apps = "/api/v1/external-apps";
+    let body = json!({"name": "provisioning", "scopes": ["PM.User.Read"]});
+    assert_error(
+        &Api::new(&t.base, Some(&user_token))
+            .post(apps, body.clone())
+            .await,
+        403,
+        "admin_required",
+    );
+    let r = admin
+        .post(
+            apps,
+            json!({"name": "x", "scopes": ["PM.User.Read", "PM.Everything"]}),
+        )
+        .await;
+    assert_error(&r, 400, "invalid_scopes");
+    assert!(r.text.contains("PM.Everything"), "{}", r.text);
+    let r = admin.post(apps, body).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (client_id, secret) = (
+        r.body["client_id"].as_str().unwrap(),
+        r.body["client_secret"].as_str().unwrap(),
+    );
+    assert_eq!(
+        r.body["token_url"],
+        format!("{}/identity/connect/token", t.base)
+    );
+    let token: Value = client
+        .post(format!("{}/identity/connect/token", t.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", "PM.User.Read"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = token["access_token"].as_str().expect("an access token");
+    let users = Api::new(&t.base, Some(access))
+        .get(&format!("/identity/api/User/{}", dora.principal.user_id))
+        .await;
+    assert_eq!(users.status, 200, "{}", users.text);
+    assert!(users.text.contains("dora"), "{}", users.text);
+    // The registration is audited, and its secret is not in the audit log.
+    let audit = admin.get("/api/v1/audit").await;
+    assert!(
+        audit.text.contains("external_app.register"),
+        "{}",
+        audit.text
+    );
+    assert!(!audit.text.contains(secret));
     t.server.shutdown().await.unwrap();
 }
