@@ -253,6 +253,19 @@ async fn execute(
                      client authentication; reconnect with the right one): {m}"
                 ))
             }
+            // Under TLS 1.3 a server refuses a client certificate after the
+            // client's side of the handshake; the request can then lose the
+            // race and hyper only says the connection closed before use.
+            (HttpError::ConnectionFailed(m), Credential::ClientCertificate { .. })
+                if m.contains("connection was not ready") =>
+            {
+                HttpError::ConnectionFailed(format!(
+                    "the server closed the connection right after the TLS handshake, which with a \
+                     client certificate usually means it refused the certificate (check that it is \
+                     issued by a CA the server trusts, not expired, and meant for client \
+                     authentication; reconnect with the right one): {m}"
+                ))
+            }
             (e, _) => e,
         })
 }
