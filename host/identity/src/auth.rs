@@ -216,7 +216,8 @@ pub(crate) struct Guard {
 }
 
 /// Bearer token → [`Caller`], then the route's scope; writes are audited
-/// in the caller's organization.
+/// in the caller's organization (a failed audit write is logged and the
+/// handler's answer returned: the change is already made).
 pub(crate) async fn authorize(
     State(guard): State<Guard>,
     mut req: Request,
@@ -257,7 +258,10 @@ pub(crate) async fn authorize(
         } else {
             "failure"
         };
-        guard
+        // The change is made (an app registered, a secret rotated: its
+        // one-time secret is in `resp`); a failed audit write must not turn
+        // it into a 500 and lose that answer. Logged without the body.
+        let recorded = guard
             .state
             .store
             .record_audit(
@@ -265,14 +269,18 @@ pub(crate) async fn authorize(
                 NewAuditEvent {
                     tenant: None,
                     actor: format!("app:{app}"),
-                    action,
+                    action: action.clone(),
                     target_kind: None,
                     target_id: None,
                     outcome: outcome.to_owned(),
                     details: serde_json::json!({ "status": resp.status().as_u16() }),
                 },
             )
-            .await?;
+            .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, %org, %app, %action, status = resp.status().as_u16(),
+                "could not record the audit event of an identity API write");
+        }
     }
     Ok(resp)
 }
