@@ -30,6 +30,7 @@ mod request;
 mod sign_in;
 mod users_api;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use axum::Router;
@@ -118,12 +119,15 @@ impl Resource {
 }
 
 /// Every scope an external application can be given: `.Read` and `.Write`
-/// of each [`Resource`].
-pub fn all_scopes() -> Vec<String> {
-    Resource::ALL
-        .iter()
-        .flat_map(|r| [Method::GET, Method::POST].map(|m| required_scope(*r, &m)))
-        .collect()
+/// of each [`Resource`]. Built once.
+pub fn all_scopes() -> &'static [String] {
+    static ALL: LazyLock<Vec<String>> = LazyLock::new(|| {
+        Resource::ALL
+            .iter()
+            .flat_map(|r| [Method::GET, Method::POST].map(|m| required_scope(*r, &m)))
+            .collect()
+    });
+    &ALL
 }
 
 /// The scope a request needs: the resource's scope, `.Read` for GET (and

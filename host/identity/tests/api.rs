@@ -206,7 +206,7 @@ async fn missing_scope_is_403_naming_it_and_unknown_or_expired_tokens_are_401() 
 async fn scope_matrix_each_scope_allows_exactly_its_routes() {
     let h = host().await;
     let a = h.org("a").await;
-    for scope in &all_scopes() {
+    for scope in all_scopes() {
         let t = h.token(&a, Some(scope)).await;
         for route in ROUTES {
             let path = route
