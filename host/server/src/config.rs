@@ -16,7 +16,7 @@
 //! | `limits.call_timeout_ms`    | `PLUGBOARD_CALL_TIMEOUT_MS`               | `60000` |
 //! | `limits.cpu_ms`             | `PLUGBOARD_CALL_CPU_MS`                   | `2000` |
 //! | `limits.memory_mib`         | `PLUGBOARD_CALL_MEMORY_MIB`               | `64` |
-//! | `limits.http_calls`         | `PLUGBOARD_CALL_HTTP_CALLS`               | `32` |
+//! | `limits.http_calls`         | `PLUGBOARD_CALL_HTTP_CALLS`               | `50` |
 //! | `limits.response_bytes`     | `PLUGBOARD_CALL_RESPONSE_BYTES`           | `8 MiB` |
 //! | `limits.request_body_bytes` | `PLUGBOARD_REQUEST_BODY_BYTES`            | `1 MiB` |
 //! | `limits.component_bytes`    | `PLUGBOARD_COMPONENT_BYTES`               | `32 MiB` |

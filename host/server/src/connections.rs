@@ -931,6 +931,7 @@ async fn create_connection(
     let now = OffsetDateTime::now_utc();
     let mut conn = Connection {
         id: ConnectionId::new(),
+        org_id: caller.org_id,
         tenant_id: caller.tenant_id,
         folder_id: folder.id,
         connector_id: manifest.id.clone(),
@@ -1189,14 +1190,13 @@ async fn reconnect(
     let entry = entry_for(&state, &caller, &c.connector_id)?;
     ensure_connector_allowed(&org_settings(&state, &caller).await?, &c.connector_id)?;
     let kind = c.auth_kind;
+    validate_credentials(kind, &req.credentials)?;
     if kind.is_oauth2() {
-        validate_credentials(kind, &req.credentials)?;
         let created =
             crate::oauth::reconnect(&state, &caller, &entry, c, &req.credentials, req.scopes)
                 .await?;
         return Ok(Json(created));
     }
-    validate_credentials(kind, &req.credentials)?;
     let account_before = c.account.clone();
     let mut trial = c.clone();
     let candidate = candidate_credential(kind, &req.credentials);

@@ -64,8 +64,8 @@ pub struct Inner {
     pub repo: Arc<dyn Repo>,
     pub registry: connectors::Registry,
     /// The database and vault (SQLite file + root key in the data directory
-    /// by default). Opened at start so first start creates them and
-    /// readiness checks them; connections move onto it next (see repo.rs).
+    /// by default). `repo` is the server's model over this same store; the
+    /// token manager, triggers and identity use it directly.
     pub store: plugboard_store::Store,
     pub public_url: Url,
     pub redirect_uri: Url,

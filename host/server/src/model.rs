@@ -67,6 +67,22 @@ pub struct Principal {
     pub is_admin: bool,
 }
 
+/// The store's scope (organization + tenant) from the ids a value carries;
+/// no database read.
+pub fn store_scope(org: OrgId, tenant: TenantId) -> plugboard_store::Scope {
+    plugboard_store::Scope::new(
+        plugboard_store::OrganizationId(org.0),
+        plugboard_store::TenantId(tenant.0),
+    )
+}
+
+impl Principal {
+    /// The store's scope of the caller's tenant.
+    pub fn store_scope(&self) -> plugboard_store::Scope {
+        store_scope(self.org_id, self.tenant_id)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FolderKind {
@@ -147,6 +163,8 @@ pub struct Account {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Connection {
     pub id: ConnectionId,
+    /// The tenant's organization: with `tenant_id`, the store's scope.
+    pub org_id: OrgId,
     pub tenant_id: TenantId,
     pub folder_id: FolderId,
     pub connector_id: String,

@@ -86,7 +86,8 @@ pub fn auth_services(
     (flows, tokens)
 }
 
-/// The store's name for a connection (its organization + tenant scope).
+/// The store's name for a connection known only by ids (reads the
+/// tenant's scope; with a loaded connection, use [`store_ref`]).
 ///
 /// # Errors
 /// The tenant is unknown or the store failed (the message says which).
@@ -106,10 +107,13 @@ pub async fn connection_ref(
     })
 }
 
-async fn conn_ref(state: &AppState, conn: &Connection) -> ApiResult<ConnectionRef> {
-    connection_ref(&state.store, conn.tenant_id, conn.id)
-        .await
-        .map_err(ApiError::internal)
+/// The store's name for a loaded connection: no database read, the
+/// connection carries its organization and tenant.
+pub(crate) fn store_ref(conn: &Connection) -> ConnectionRef {
+    ConnectionRef {
+        scope: crate::model::store_scope(conn.org_id, conn.tenant_id),
+        connection: plugboard_store::ConnectionId(conn.id.0),
+    }
 }
 
 /// How an auth failure reads for the API caller.
@@ -399,8 +403,8 @@ pub(crate) async fn create(
     if let Some(o) = credential.as_oauth2() {
         conn.granted_scopes = o.scopes.clone();
     }
+    // Not inserted yet: a refused check leaves nothing behind.
     if let Err(e) = run_check(state, entry, &mut conn, candidate(&credential)).await {
-        let _ = state.repo.delete_connection(conn.tenant_id, conn.id).await;
         return Err(refused(call_error(&e), "the connection was not created"));
     }
     default_name(manifest, &mut conn, named);
@@ -409,7 +413,7 @@ pub(crate) async fn create(
         .insert_connection(&conn)
         .await
         .map_err(ApiError::internal)?;
-    let cref = conn_ref(state, &conn).await?;
+    let cref = store_ref(&conn);
     state
         .tokens
         .install(cref, &credential)
@@ -446,7 +450,7 @@ async fn begin(
     scopes: Option<Vec<String>>,
     reconnect: bool,
 ) -> ApiResult<Url> {
-    let cref = conn_ref(state, conn).await?;
+    let cref = store_ref(conn);
     let config = BTreeMap::new();
     state
         .flows
@@ -478,7 +482,7 @@ pub(crate) async fn reconnect(
 ) -> ApiResult<CreatedConnection> {
     let manifest = entry.manifest();
     let method = effective_method(state, manifest, conn.auth_kind, &conn.config)?;
-    let cref = conn_ref(state, &conn).await?;
+    let cref = store_ref(&conn);
     let current = match state.tokens.credential(cref).await {
         Ok(c) => Some(c),
         Err(AuthError::NoCredential) => None,
@@ -590,16 +594,7 @@ pub(crate) async fn forget_credential(state: &AppState, conn: &Connection) -> Op
     if !conn.auth_kind.is_oauth2() {
         return None;
     }
-    let cref = match conn_ref(state, conn).await {
-        Ok(r) => r,
-        Err(e) => {
-            return Some(Warning {
-                code: "revocation_failed".into(),
-                message: e.message,
-            });
-        }
-    };
-    match state.tokens.delete_credential(cref).await {
+    match state.tokens.delete_credential(store_ref(conn)).await {
         Ok(outcome) => revocation_warning(outcome),
         Err(e) => revocation_warning(Revocation::Failed(e.to_string())),
     }

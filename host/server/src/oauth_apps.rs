@@ -46,22 +46,13 @@ pub struct SetOAuthApp {
     pub client_secret: String,
 }
 
-async fn scope(state: &AppState, caller: &Caller) -> ApiResult<plugboard_store::Scope> {
-    state
-        .store
-        .tenant_scope(plugboard_store::TenantId(caller.tenant_id.0))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal("the caller's tenant has no scope"))
-}
-
 /// The organization's default app for `connector`, if an administrator set one.
 pub(crate) async fn org_default(
     state: &AppState,
     caller: &Caller,
     connector: &str,
 ) -> ApiResult<Option<ClientChoice>> {
-    let scope = scope(state, caller).await?;
+    let scope = caller.store_scope();
     Ok(state
         .store
         .oauth_app_default(&scope, connector)
@@ -81,7 +72,7 @@ async fn list_defaults(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<OAuthAppView>>> {
-    let scope = scope(&state, &caller).await?;
+    let scope = caller.store_scope();
     let rows = state
         .store
         .list_oauth_app_defaults(&scope)
@@ -138,7 +129,7 @@ async fn put_default(
             "give both `client_id` and `client_secret` of the OAuth app",
         ));
     }
-    let scope = scope(&state, &caller).await?;
+    let scope = caller.store_scope();
     state
         .store
         .put_oauth_app_default(
@@ -170,7 +161,7 @@ async fn delete_default(
     Path(connector): Path<String>,
 ) -> ApiResult<StatusCode> {
     admin_only(&caller, "change the organization's OAuth apps")?;
-    let scope = scope(&state, &caller).await?;
+    let scope = caller.store_scope();
     let removed = state
         .store
         .delete_oauth_app_default(&scope, &connector)

@@ -35,10 +35,11 @@ const CONNECTOR_RECONNECT_MESSAGE: &str =
 
 pub struct Services {
     pub repo: Arc<dyn Repo>,
-    pub store: plugboard_store::Store,
     pub tokens: TokenManager,
     pub tenant: TenantId,
     pub connection: ConnectionId,
+    /// The store's name for the connection, for the token manager.
+    pub store_ref: ConnectionRef,
     pub auth_kind: AuthKind,
     /// A credential being tried before it is stored (create, reconnect):
     /// handed out instead of the stored one, and never refreshed.
@@ -61,10 +62,10 @@ pub fn with_candidate(
 ) -> Arc<Services> {
     Arc::new(Services {
         repo: state.repo.clone(),
-        store: state.store.clone(),
         tokens: state.tokens.clone(),
         tenant: conn.tenant_id,
         connection: conn.id,
+        store_ref: crate::oauth::store_ref(conn),
         auth_kind: conn.auth_kind,
         candidate,
     })
@@ -86,17 +87,10 @@ fn credential_error(e: AuthError) -> CredentialError {
 }
 
 impl Services {
-    /// The store's name for this connection (organization + tenant scope).
-    async fn conn_ref(&self) -> Result<ConnectionRef, CredentialError> {
-        crate::oauth::connection_ref(&self.store, self.tenant, self.connection)
-            .await
-            .map_err(CredentialError::Unavailable)
-    }
-
     async fn bearer(&self) -> Result<Credential, CredentialError> {
         let token = self
             .tokens
-            .access_token(self.conn_ref().await?)
+            .access_token(self.store_ref)
             .await
             .map_err(credential_error)?;
         Ok(Credential::bearer(token.token.expose()))
@@ -163,7 +157,7 @@ impl ConnectionServices for Services {
                 let sent = plugboard_vault::SecretString::new(sent.expose_secret().to_string());
                 let token = self
                     .tokens
-                    .refresh_after_unauthorized(self.conn_ref().await?, &sent)
+                    .refresh_after_unauthorized(self.store_ref, &sent)
                     .await
                     .map_err(credential_error)?;
                 Ok(Credential::bearer(token.token.expose()))
@@ -213,14 +207,10 @@ impl ConnectionServices for Services {
         if self.candidate.is_some() {
             return;
         }
-        let marked = match self.conn_ref().await {
-            Ok(conn) => self
-                .tokens
-                .request_reconnect(conn, CONNECTOR_RECONNECT_MESSAGE, Some(&message))
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let marked = self
+            .tokens
+            .request_reconnect(self.store_ref, CONNECTOR_RECONNECT_MESSAGE, Some(&message))
+            .await;
         if let Err(error) = marked {
             tracing::warn!(connection = %self.connection, %error, "could not mark connection disconnected");
         }

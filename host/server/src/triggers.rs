@@ -33,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::connections::{call_context, connection_not_found, visible_connection};
+use crate::connections::{call_context, connection_not_found, parse_id, visible_connection};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::identity::Caller;
 use crate::model::{ConnectionId, Reference, TenantId};
@@ -128,7 +128,8 @@ pub struct CreateSubscription {
     pub destination: DestinationView,
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+// No `Debug`: it carries the webhook secret.
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedSubscriptionView {
     pub subscription: SubscriptionView,
     /// For a webhook: the signing secret (`whsec_…`). Shown this once;
@@ -248,7 +249,8 @@ impl From<&st::OperatorWebhook> for OperatorWebhookView {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+// No `Debug`: it carries the webhook secret.
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct CreatedOperatorWebhookView {
     pub webhook: OperatorWebhookView,
     /// The signing secret, shown this once.
@@ -257,13 +259,6 @@ pub struct CreatedOperatorWebhookView {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn scope(caller: &Caller) -> st::Scope {
-    st::Scope::new(
-        st::OrganizationId(caller.org_id.0),
-        st::TenantId(caller.tenant_id.0),
-    )
-}
 
 fn subscription_not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::not_found(
@@ -298,15 +293,6 @@ fn trigger_error(e: TriggerError) -> ApiError {
     }
 }
 
-fn parse_id<T: std::str::FromStr>(raw: &str, what: &'static str) -> ApiResult<T> {
-    raw.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_id",
-            format!("`{raw}` is not a valid {what} id (a UUID)"),
-        )
-    })
-}
-
 /// The subscription `id` if the caller may see its connection; else 404.
 async fn visible_subscription(
     state: &AppState,
@@ -314,7 +300,11 @@ async fn visible_subscription(
     raw_id: &str,
 ) -> ApiResult<Subscription> {
     let id: st::TriggerId = parse_id(raw_id, "subscription")?;
-    let sub = match state.triggers.get_subscription(&scope(caller), id).await {
+    let sub = match state
+        .triggers
+        .get_subscription(&caller.store_scope(), id)
+        .await
+    {
         Ok(s) => s,
         Err(TriggerError::NotFound { .. }) => return Err(subscription_not_found(id)),
         Err(e) => return Err(trigger_error(e)),
@@ -357,7 +347,7 @@ pub async fn connection_references(
 ) -> ApiResult<Vec<Reference>> {
     let subs = state
         .triggers
-        .references(&scope(caller), st::ConnectionId(connection.0))
+        .references(&caller.store_scope(), st::ConnectionId(connection.0))
         .await
         .map_err(trigger_error)?;
     Ok(subs
@@ -376,7 +366,7 @@ pub async fn delete_connection_subscriptions(
     caller: &Caller,
     connection: ConnectionId,
 ) -> ApiResult<()> {
-    let scope = scope(caller);
+    let scope = caller.store_scope();
     let subs = state
         .triggers
         .references(&scope, st::ConnectionId(connection.0))
@@ -407,16 +397,12 @@ impl ServicesFactory for ServerServices {
         c: &st::Connection,
     ) -> Result<(CallContext, Arc<dyn ConnectionServices>), PollError> {
         let state = &self.0;
-        let conn = state
-            .repo
-            .connection(TenantId(c.scope.tenant.0), ConnectionId(c.id.0))
-            .await
-            .map_err(|e| PollError::Failed {
+        // The scheduler has just read this row: convert it, don't read it again.
+        let conn = crate::repo::store::StoreRepo::connection_of(c.clone()).map_err(|e| {
+            PollError::Failed {
                 message: format!("reading the connection failed: {e}"),
-            })?
-            .ok_or_else(|| PollError::Failed {
-                message: "the connection was deleted".into(),
-            })?;
+            }
+        })?;
         let ctx = call_context(state, &conn);
         let services: Arc<dyn ConnectionServices> = crate::services::for_connection(state, &conn);
         Ok((ctx, services))
@@ -527,7 +513,7 @@ async fn list_subscriptions(
     let all = state
         .triggers
         .list_subscriptions(
-            &scope(&caller),
+            &caller.store_scope(),
             q.connection_id.map(|c| st::ConnectionId(c.0)),
         )
         .await
@@ -609,7 +595,7 @@ async fn create_subscription(
     let created = state
         .triggers
         .create_subscription(
-            &scope(&caller),
+            &caller.store_scope(),
             NewSubscription {
                 connection: st::ConnectionId(conn.id.0),
                 trigger: req.trigger,
@@ -658,7 +644,7 @@ async fn delete_subscription(
     let sub = visible_subscription(&state, &caller, &id).await?;
     state
         .triggers
-        .delete_subscription(&scope(&caller), sub.id)
+        .delete_subscription(&caller.store_scope(), sub.id)
         .await
         .map_err(trigger_error)?;
     crate::audit(&state, &caller, "trigger.delete", &sub.id.to_string()).await;
@@ -672,7 +658,7 @@ async fn set_paused(
     paused: bool,
 ) -> ApiResult<Json<SubscriptionView>> {
     let sub = visible_subscription(state, caller, id).await?;
-    let scope = scope(caller);
+    let scope = caller.store_scope();
     let sub = if paused {
         state.triggers.pause(&scope, sub.id).await
     } else {
@@ -731,7 +717,7 @@ async fn list_events(
     let list = state
         .triggers
         .list_events(
-            &scope(&caller),
+            &caller.store_scope(),
             sub.id,
             q.since.unwrap_or(0),
             q.limit.unwrap_or(100),
@@ -758,7 +744,7 @@ async fn list_deliveries(
     let sub = visible_subscription(&state, &caller, &id).await?;
     let list = state
         .triggers
-        .list_deliveries(&scope(&caller), sub.id, wanted)
+        .list_deliveries(&caller.store_scope(), sub.id, wanted)
         .await
         .map_err(trigger_error)?;
     Ok(events(&list))
@@ -781,7 +767,7 @@ async fn replay(
     let sub = visible_subscription(&state, &caller, &id).await?;
     let replayed = state
         .triggers
-        .replay(&scope(&caller), sub.id, req.seq)
+        .replay(&caller.store_scope(), sub.id, req.seq)
         .await
         .map_err(trigger_error)?;
     crate::audit(&state, &caller, "trigger.replay", &sub.id.to_string()).await;
@@ -796,7 +782,7 @@ async fn list_dead_letters(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<EventView>>> {
-    let scope = scope(&caller);
+    let scope = caller.store_scope();
     let dead = state
         .triggers
         .list_dead_letters(&scope)
@@ -834,7 +820,7 @@ async fn list_operator_events(
     let list = state
         .triggers
         .list_operator_events(
-            &scope(&caller),
+            &caller.store_scope(),
             q.since.unwrap_or(0),
             q.limit.unwrap_or(100),
         )
@@ -854,7 +840,7 @@ async fn list_operator_webhooks(
     require_admin(&caller)?;
     let list = state
         .triggers
-        .list_operator_webhooks(&scope(&caller))
+        .list_operator_webhooks(&caller.store_scope())
         .await
         .map_err(trigger_error)?;
     Ok(Json(list.iter().map(OperatorWebhookView::from).collect()))
@@ -878,7 +864,7 @@ async fn create_operator_webhook(
     let created = state
         .triggers
         .create_operator_webhook(
-            &scope(&caller),
+            &caller.store_scope(),
             &req.url,
             Some(st::UserId(caller.user_id.0)),
         )
@@ -915,7 +901,7 @@ async fn delete_operator_webhook(
     let id: st::OperatorWebhookId = parse_id(&id, "operator webhook")?;
     let gone = state
         .triggers
-        .delete_operator_webhook(&scope(&caller), id)
+        .delete_operator_webhook(&caller.store_scope(), id)
         .await
         .map_err(trigger_error)?;
     if !gone {

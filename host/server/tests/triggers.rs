@@ -32,6 +32,7 @@ async fn zoom_connection_row(server: &RunningServer, owner: &Bootstrap) -> Conne
     let user: UserId = owner.principal.user_id;
     let conn = Connection {
         id: ConnectionId::new(),
+        org_id: owner.principal.org_id,
         tenant_id: owner.principal.tenant_id,
         folder_id: owner.personal_folder,
         connector_id: "zoom".into(),

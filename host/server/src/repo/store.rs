@@ -79,7 +79,8 @@ impl StoreRepo {
         })
     }
 
-    fn connection_of(c: st::Connection) -> RepoResult<Connection> {
+    /// The server's model of a store connection row (no database read).
+    pub(crate) fn connection_of(c: st::Connection) -> RepoResult<Connection> {
         // Read with the row: one query per connection read, not two.
         let email = c.account_email.clone();
         let auth_kind = serde_json::from_value(serde_json::Value::String(c.auth_kind.clone()))
@@ -97,6 +98,7 @@ impl StoreRepo {
             .unwrap_or(UserId(uuid::Uuid::nil()));
         Ok(Connection {
             id: ConnectionId(c.id.0),
+            org_id: OrgId(c.scope.org.0),
             tenant_id: TenantId(c.scope.tenant.0),
             folder_id: FolderId(c.folder.0),
             connector_id: c.connector,
