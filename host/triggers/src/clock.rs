@@ -45,3 +45,10 @@ impl Clock for ManualClock {
         *self.0.lock().expect("poisoned")
     }
 }
+
+/// Exponential backoff: `base` after the first failure, doubling per
+/// failure (`attempt` counts from 1), capped at `max`.
+pub(crate) fn backoff(base: Duration, max: Duration, attempt: i64) -> Duration {
+    base.saturating_mul(1u32 << (attempt - 1).clamp(0, 20) as u32)
+        .min(max)
+}

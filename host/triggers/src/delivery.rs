@@ -15,6 +15,7 @@ use plugboard_runtime::AddressPolicy;
 use plugboard_store::{OperatorWebhookId, OrganizationId, Scope, SecretBytes, Store, TenantId};
 use sha2::Sha256;
 
+use crate::clock::backoff;
 use crate::destination::{check_before_send, delivery_client};
 use crate::outbox::{EventState, OPERATOR_WEBHOOK_PREFIX, ms};
 use crate::poller::PolledEvent;
@@ -64,7 +65,8 @@ pub struct DeliveryConfig {
     pub base_backoff: Duration,
     /// Delay cap.
     pub max_backoff: Duration,
-    /// Per-request timeout (also the claim lock).
+    /// Per-request timeout; an event's claim lasts twice this from just
+    /// before it is sent.
     pub timeout: Duration,
     /// Events per pass.
     pub batch: i64,
@@ -129,65 +131,58 @@ impl Deliverer {
 
     /// Attempts every webhook event due now, once.
     ///
+    /// The batch is claimed for `timeout * 2`; each event's claim is renewed
+    /// to `timeout * 2` from the moment just before it is sent, so an event
+    /// far down a batch of slow receivers is either still ours (renewed) or
+    /// was taken over by another replica (renewal fails, skipped). The
+    /// outcome is written only while the claim is held.
+    ///
     /// # Errors
     /// Reading or writing the outbox failed.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, TriggerError> {
-        let now = self.clock.now();
+        let lock = self.cfg.timeout * 2;
         let claimed = self
             .outbox
-            .claim_due(now, self.cfg.timeout * 2, self.cfg.batch)
+            .claim_due(self.clock.now(), lock, self.cfg.batch)
             .await?;
         let mut report = DeliveryReport::default();
-        for (event, org, tenant) in claimed {
-            let outcome = self.attempt(&event, &org, &tenant, now).await;
+        for mut claim in claimed {
+            let now = self.clock.now();
+            if !self.outbox.renew_claim(&mut claim, ms(now + lock)).await? {
+                tracing::info!(seq = claim.event.seq, "delivery claim lost before sending");
+                continue;
+            }
+            let event = &claim.event;
+            let outcome = self.attempt(event, &claim.org, &claim.tenant, now).await;
             let attempts = event.attempts + 1;
-            match outcome {
-                Ok(()) => {
-                    report.delivered += 1;
-                    self.outbox
-                        .record_attempt(
-                            event.seq,
-                            EventState::Delivered,
-                            attempts,
-                            ms(now),
-                            None,
-                            now,
-                        )
-                        .await?;
+            let (state, next, counter) = match &outcome {
+                Ok(()) => (EventState::Delivered, ms(now), &mut report.delivered),
+                Err(_) if attempts >= self.cfg.max_attempts => {
+                    (EventState::Dead, ms(now), &mut report.dead)
                 }
-                Err(err) if attempts >= self.cfg.max_attempts => {
-                    report.dead += 1;
-                    self.outbox
-                        .record_attempt(
-                            event.seq,
-                            EventState::Dead,
-                            attempts,
-                            ms(now),
-                            Some(&err),
-                            now,
-                        )
-                        .await?;
-                    self.announce_dead_letter(&event, &org, &tenant, &err, now)
-                        .await?;
+                Err(_) => {
+                    let delay = backoff(self.cfg.base_backoff, self.cfg.max_backoff, attempts);
+                    (EventState::Pending, ms(now + delay), &mut report.retrying)
                 }
-                Err(err) => {
-                    report.retrying += 1;
-                    let delay = self
-                        .cfg
-                        .base_backoff
-                        .saturating_mul(1u32 << (attempts - 1).clamp(0, 20) as u32)
-                        .min(self.cfg.max_backoff);
-                    self.outbox
-                        .record_attempt(
-                            event.seq,
-                            EventState::Pending,
-                            attempts,
-                            ms(now + delay),
-                            Some(&err),
-                            now,
-                        )
-                        .await?;
-                }
+            };
+            let error = outcome.as_ref().err().map(String::as_str);
+            let won = self
+                .outbox
+                .record_attempt(&claim, state, attempts, next, error, now)
+                .await?;
+            if !won {
+                // Another replica claimed the event after ours expired; its
+                // result stands.
+                tracing::warn!(
+                    seq = event.seq,
+                    "delivery claim lost while sending; outcome not recorded"
+                );
+                continue;
+            }
+            *counter += 1;
+            if let (EventState::Dead, Some(err)) = (state, error) {
+                self.announce_dead_letter(event, &claim.org, &claim.tenant, err, now)
+                    .await?;
             }
         }
         Ok(report)

@@ -149,6 +149,16 @@ fn from_row(r: Row) -> EventRecord {
     }
 }
 
+/// A webhook event claimed for delivery, with its org and tenant and the
+/// `locked_until` value this claim holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Claimed {
+    pub(crate) event: EventRecord,
+    pub(crate) org: String,
+    pub(crate) tenant: String,
+    pub(crate) lock: i64,
+}
+
 pub(crate) fn ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
@@ -322,75 +332,107 @@ impl Outbox {
         Ok(())
     }
 
-    /// Claims up to `limit` webhook events due at `now` for `lock` (other
-    /// replicas skip them until it passes).
+    /// Claims up to `limit` webhook events due at `now` until `now + lock`
+    /// (other replicas skip them until it passes), in one statement. Each
+    /// claim carries the `locked_until` it set, which no later claim of the
+    /// same row can repeat (a row is re-claimable only once its lock has
+    /// passed, and the new lock lies beyond that): [`Outbox::renew_claim`]
+    /// and [`Outbox::record_attempt`] succeed only while it is still held.
     pub(crate) async fn claim_due(
         &self,
         now: OffsetDateTime,
         lock: Duration,
         limit: i64,
-    ) -> Result<Vec<(EventRecord, String, String)>, TriggerError> {
+    ) -> Result<Vec<Claimed>, TriggerError> {
         let now_ms = ms(now);
-        let candidates: Vec<(i64,)> = on_pool!(&self.pool, p => sqlx::query_as(
-                "SELECT seq FROM trigger_events WHERE state = 'pending' AND next_attempt_at <= $1 \
-                 AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at, seq LIMIT $2")
+        let until = now_ms + lock.as_millis() as i64;
+        // The outer conditions repeat the inner ones so that a row another
+        // replica claimed meanwhile is re-checked and skipped (PostgreSQL
+        // re-evaluates them on the updated row).
+        let sql = format!(
+            "UPDATE trigger_events SET locked_until = $1 WHERE seq IN (\
+             SELECT seq FROM trigger_events WHERE state = 'pending' AND next_attempt_at <= $2 \
+             AND (locked_until IS NULL OR locked_until <= $2) ORDER BY next_attempt_at, seq LIMIT $3) \
+             AND state = 'pending' AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING {COLS}, org_id, tenant_id"
+        );
+        let rows: Vec<ClaimedRow> = on_pool!(&self.pool, p => sqlx::query_as(&sql)
+            .bind(until)
             .bind(now_ms)
             .bind(limit)
             .fetch_all(p)
             .await
-            .map_err(TriggerError::outbox("due events"))?);
-        let mut out = Vec::new();
-        for (seq,) in candidates {
-            let n = on_pool!(&self.pool, p => sqlx::query(
-                    "UPDATE trigger_events SET locked_until = $1 WHERE seq = $2 AND state = 'pending' \
-                     AND (locked_until IS NULL OR locked_until <= $3)")
-                .bind(now_ms + lock.as_millis() as i64)
-                .bind(seq)
-                .bind(now_ms)
-                .execute(p)
-                .await
-                .map_err(TriggerError::outbox("claim event"))?
-                .rows_affected());
-            if n == 1 {
-                let sql =
-                    format!("SELECT {COLS}, org_id, tenant_id FROM trigger_events WHERE seq = $1");
-                let r: Option<ClaimedRow> = on_pool!(&self.pool, p => sqlx::query_as(&sql).bind(seq).fetch_optional(p).await
-                        .map_err(TriggerError::outbox("read claimed event"))?);
-                if let Some(r) = r {
-                    let (org, tenant) = (r.12.clone(), r.13.clone());
-                    let row: Row = (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11);
-                    out.push((from_row(row), org, tenant));
+            .map_err(TriggerError::outbox("claim due events"))?);
+        let mut out: Vec<Claimed> = rows
+            .into_iter()
+            .map(|r| {
+                let (org, tenant) = (r.12, r.13);
+                let row: Row = (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11);
+                Claimed {
+                    event: from_row(row),
+                    org,
+                    tenant,
+                    lock: until,
                 }
-            }
-        }
+            })
+            .collect();
+        // RETURNING has no order.
+        out.sort_by_key(|c| (c.event.next_attempt_at, c.event.seq));
         Ok(out)
     }
 
-    /// Records a delivery outcome.
+    /// Extends a claim still held to `until` (just before sending); `false`
+    /// if it was lost (expired and claimed by another replica, or the
+    /// event left pending). On success the claim holds `until`.
+    pub(crate) async fn renew_claim(
+        &self,
+        claim: &mut Claimed,
+        until: i64,
+    ) -> Result<bool, TriggerError> {
+        let n = on_pool!(&self.pool, p => sqlx::query(
+                "UPDATE trigger_events SET locked_until = $1 WHERE seq = $2 AND locked_until = $3 \
+                 AND state = 'pending'")
+            .bind(until)
+            .bind(claim.event.seq)
+            .bind(claim.lock)
+            .execute(p)
+            .await
+            .map_err(TriggerError::outbox("renew claim"))?
+            .rows_affected());
+        if n == 1 {
+            claim.lock = until;
+        }
+        Ok(n == 1)
+    }
+
+    /// Records a delivery outcome if `claim` still holds the event; `false`
+    /// (nothing written) if the claim was lost, so a late worker cannot
+    /// overwrite the result of the replica that claimed the event after it.
     pub(crate) async fn record_attempt(
         &self,
-        seq: i64,
+        claim: &Claimed,
         state: EventState,
         attempts: i64,
         next_attempt_at: i64,
         error: Option<&str>,
         now: OffsetDateTime,
-    ) -> Result<(), TriggerError> {
+    ) -> Result<bool, TriggerError> {
         let delivered = (state == EventState::Delivered).then(|| ms(now));
-        on_pool!(&self.pool, p => sqlx::query(
+        let n = on_pool!(&self.pool, p => sqlx::query(
                 "UPDATE trigger_events SET state = $1, attempts = $2, next_attempt_at = $3, last_error = $4, \
-                 delivered_at = $5, locked_until = NULL WHERE seq = $6")
+                 delivered_at = $5, locked_until = NULL WHERE seq = $6 AND locked_until = $7")
             .bind(state.as_str())
             .bind(attempts)
             .bind(next_attempt_at)
             .bind(error)
             .bind(delivered)
-            .bind(seq)
+            .bind(claim.event.seq)
+            .bind(claim.lock)
             .execute(p)
             .await
-            .map(|_| ())
-            .map_err(TriggerError::outbox("record attempt"))?);
-        Ok(())
+            .map_err(TriggerError::outbox("record attempt"))?
+            .rows_affected());
+        Ok(n == 1)
     }
 
     /// Every subscription's (last poll, consecutive failures).

@@ -12,16 +12,19 @@ use plugboard_triggers::{
     Deliverer, DeliveryConfig, Destination, EventState, NewSubscription, Triggers, verify,
 };
 
-async fn webhook_env(
-    url: &str,
-) -> (
+type WebhookEnv = (
     common::Env,
     Triggers,
     plugboard_store::TriggerId,
     String,
     Deliverer,
-) {
-    let env = common::sqlite().await;
+);
+
+async fn webhook_env(url: &str) -> WebhookEnv {
+    webhook_env_on(common::sqlite().await, url).await
+}
+
+async fn webhook_env_on(env: common::Env, url: &str) -> WebhookEnv {
     let api = Triggers::new(env.store.clone(), env.outbox.clone(), env.clock.clone())
         .with_address_policy(plugboard_runtime::AddressPolicy::allow_loopback());
     let created = api
@@ -197,5 +200,103 @@ async fn operator_webhooks_receive_dead_letter_events_signed_with_their_own_secr
         api.delete_operator_webhook(&env.scope, hook.webhook.id)
             .await
             .unwrap()
+    );
+}
+
+/// A receiver whose first request waits until released, then fails (503);
+/// later requests succeed. Returns its URL, a signal that the first
+/// request arrived, the release, and the request count.
+async fn stalling_receiver() -> (
+    String,
+    tokio::sync::oneshot::Receiver<()>,
+    tokio::sync::oneshot::Sender<()>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use axum::http::StatusCode;
+    use tokio::sync::oneshot;
+    type Gate = std::sync::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>;
+    let (arrived_tx, arrived_rx) = oneshot::channel();
+    let (release_tx, release_rx) = oneshot::channel();
+    let gate: Arc<Gate> = Arc::new(std::sync::Mutex::new(Some((arrived_tx, release_rx))));
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let count = count.clone();
+            move || {
+                let gate = gate.clone();
+                let count = count.clone();
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let first = gate.lock().unwrap().take();
+                    match first {
+                        Some((arrived, release)) => {
+                            arrived.send(()).unwrap();
+                            release.await.unwrap();
+                            StatusCode::SERVICE_UNAVAILABLE
+                        }
+                        None => StatusCode::OK,
+                    }
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (url, arrived_rx, release_tx, count)
+}
+
+#[tokio::test]
+async fn a_worker_whose_claim_expired_cannot_overwrite_the_result_of_the_replica_that_took_over() {
+    late_worker_loses(common::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn on_postgres_a_worker_whose_claim_expired_cannot_overwrite_the_newer_result() {
+    late_worker_loses(common::postgres().await).await;
+}
+
+async fn late_worker_loses(env: common::Env) {
+    let (url, arrived, release, count) = stalling_receiver().await;
+    let (env, api, id, _secret, slow) = webhook_env_on(env, &url).await;
+    let other = Deliverer::new(
+        env.store.clone(),
+        env.outbox.clone(),
+        env.clock.clone(),
+        DeliveryConfig {
+            max_attempts: 3,
+            address_policy: plugboard_runtime::AddressPolicy::allow_loopback(),
+            ..DeliveryConfig::default()
+        },
+    );
+    poll_once(&env, &["rec-1"]).await;
+
+    // The first worker sends and its receiver stalls past the claim.
+    let first = tokio::spawn(async move { slow.deliver_due().await });
+    arrived.await.unwrap();
+    assert_eq!(other.deliver_due().await.unwrap(), Default::default());
+    env.clock
+        .advance(DeliveryConfig::default().timeout * 2 + Duration::from_secs(1));
+
+    // Another replica claims the event again and delivers it.
+    assert_eq!(other.deliver_due().await.unwrap().delivered, 1);
+
+    // The first worker's failure comes back late: it must not turn the
+    // delivered event back into a pending one.
+    release.send(()).unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), Default::default());
+    let delivered = api
+        .list_deliveries(&env.scope, id, Some(EventState::Delivered))
+        .await
+        .unwrap();
+    assert_eq!((delivered.len(), delivered[0].attempts), (1, 1));
+    assert_eq!(delivered[0].last_error, None);
+    env.clock.advance(Duration::from_secs(3600));
+    assert_eq!(other.deliver_due().await.unwrap(), Default::default());
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        2,
+        "sent once by each worker, no more"
     );
 }
