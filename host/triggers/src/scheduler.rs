@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use crate::clock::backoff;
 use crate::outbox::ms;
 use crate::poller::{PollError, PollRequest, PolledEvent, Poller};
 use crate::{Clock, Deliverer, Outbox, TriggerError};
@@ -379,11 +380,7 @@ impl Scheduler {
             }
             Err(e) => {
                 let failures = sched.1 + 1;
-                let mut delay = self
-                    .cfg
-                    .base_backoff
-                    .saturating_mul(1u32 << (failures - 1).clamp(0, 20) as u32)
-                    .min(self.cfg.max_backoff);
+                let mut delay = backoff(self.cfg.base_backoff, self.cfg.max_backoff, failures);
                 if let PollError::RateLimited {
                     retry_after: Some(r),
                 } = &e
