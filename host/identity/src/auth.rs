@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::CheckedApp;
 use crate::request::RoutePath;
 use crate::{ApiError, IdentityState};
 
@@ -90,20 +91,19 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Registers an external application of `org` with `scopes`; returns its
-/// client id and secret (the secret is shown once: only its hash is kept).
-/// The scopes are not checked here: this is the operator's way in.
+/// Registers an external application of `org`, its name and scopes
+/// checked by [`crate::check_app`]; returns its client id and secret (the
+/// secret is shown once: only its hash is kept). This is the operator's
+/// way in; the caller decides who may use it.
 ///
 /// # Errors
 /// The store's.
 pub async fn register_external_app(
     store: &Store,
     org: OrganizationId,
-    name: &str,
-    scopes: &[&str],
+    app: &CheckedApp,
 ) -> Result<(String, String), StoreError> {
-    let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-    let (_, client_id, secret) = register(store, org, name, &scopes).await?;
+    let (_, client_id, secret) = register(store, org, app).await?;
     Ok((client_id, secret))
 }
 
@@ -111,13 +111,18 @@ pub async fn register_external_app(
 pub(crate) async fn register(
     store: &Store,
     org: OrganizationId,
-    name: &str,
-    scopes: &[String],
+    app: &CheckedApp,
 ) -> Result<(Uuid, String, String), StoreError> {
     let client_id = Uuid::new_v4().to_string();
     let secret = new_client_secret();
     let id = store
-        .create_external_app(org, name, &client_id, &hash_secret(&secret), scopes)
+        .create_external_app(
+            org,
+            app.name(),
+            &client_id,
+            &hash_secret(&secret),
+            app.scopes(),
+        )
         .await?;
     Ok((id, client_id, secret))
 }

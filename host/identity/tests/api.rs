@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use plugboard_identity::{
-    IdentityState, ROUTES, all_scopes, register_external_app, required_scope,
+    IdentityState, ROUTES, all_scopes, check_app, register_external_app, required_scope,
 };
 use plugboard_store::{OrganizationId, Store, UserId};
 use reqwest::{Method, StatusCode};
@@ -47,11 +47,8 @@ async fn host() -> Host {
 impl Host {
     async fn org(&self, name: &str) -> Org {
         let id = self.store.create_organization(name).await.unwrap().id;
-        let scopes = all_scopes();
-        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let (client_id, secret) = register_external_app(&self.store, id, "automation", &scopes)
-            .await
-            .unwrap();
+        let app = check_app("automation", all_scopes()).unwrap();
+        let (client_id, secret) = register_external_app(&self.store, id, &app).await.unwrap();
         Org {
             id,
             client_id,

@@ -31,7 +31,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub struct RegisterApp {
     /// A name people recognise, e.g. `provisioning-script`.
     pub name: String,
-    /// Scopes the app's tokens may carry, e.g. `PM.User.Read`.
+    /// Scopes the app's tokens may carry, e.g. `PM.User.Read`: at least
+    /// one; one given twice is kept once (`plugboard_identity::check_app`).
     pub scopes: Vec<String>,
 }
 
@@ -52,7 +53,7 @@ pub struct RegisteredApp {
     security(("bearer" = [])),
     request_body = RegisterApp,
     responses((status = 201, body = RegisteredApp),
-        (status = 400, description = "No name, or a scope that does not exist", body = ErrorBody),
+        (status = 400, description = "No name (`invalid_name`), or no scope or one that does not exist (`invalid_scopes`)", body = ErrorBody),
         (status = 403, description = "Not an administrator", body = ErrorBody)))]
 async fn register_app(
     State(state): State<AppState>,
@@ -61,43 +62,22 @@ async fn register_app(
 ) -> ApiResult<(StatusCode, Json<RegisteredApp>)> {
     let Json(req) = body?;
     admin_only(&caller, "register external applications")?;
-    let name = req.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            "give the application a name of 1 to 200 characters",
-        ));
-    }
-    let known = plugboard_identity::all_scopes();
-    let unknown: Vec<&str> = req
-        .scopes
-        .iter()
-        .map(String::as_str)
-        .filter(|s| !known.iter().any(|k| k == s))
-        .collect();
-    if req.scopes.is_empty() || !unknown.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_scopes",
-            format!(
-                "give at least one scope, each one of: {}{}",
-                known.join(", "),
-                if unknown.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (unknown: {})", unknown.join(", "))
-                }
-            ),
-        ));
-    }
-    let scopes: Vec<&str> = req.scopes.iter().map(String::as_str).collect();
+    let app = plugboard_identity::check_app(&req.name, &req.scopes).map_err(|e| {
+        use plugboard_identity::AppRefusal;
+        let code = match e {
+            AppRefusal::Name => "invalid_name",
+            AppRefusal::NoScope | AppRefusal::UnknownScopes(_) => "invalid_scopes",
+        };
+        ApiError::bad_request(code, e.to_string())
+    })?;
     let (client_id, client_secret) = plugboard_identity::register_external_app(
         &state.store,
         plugboard_store::OrganizationId(caller.org_id.0),
-        name,
-        &scopes,
+        &app,
     )
     .await
     .map_err(ApiError::internal)?;
+    let name = app.name();
     crate::audit(
         &state,
         &caller,
@@ -116,7 +96,7 @@ async fn register_app(
             name: name.to_owned(),
             client_id,
             client_secret,
-            scopes: req.scopes,
+            scopes: app.scopes().to_vec(),
             token_url,
         }),
     ))
