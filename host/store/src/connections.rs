@@ -225,7 +225,7 @@ impl ConnectionRow {
     }
 }
 
-fn not_found(id: ConnectionId) -> StoreError {
+pub(crate) fn not_found(id: ConnectionId) -> StoreError {
     StoreError::NotFound {
         what: "connection",
         id: id.to_string(),

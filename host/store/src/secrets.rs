@@ -232,10 +232,7 @@ impl Store {
             return Ok(new_version);
         }
         if self.get_connection(scope, connection).await?.is_none() {
-            return Err(StoreError::NotFound {
-                what: "connection",
-                id: connection.to_string(),
-            });
+            return Err(crate::connections::not_found(connection));
         }
         Err(StoreError::Conflict {
             what: "credential",
@@ -300,10 +297,7 @@ impl Store {
             .map_err(StoreError::query("put connector secret"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "connection",
-                id: connection.to_string(),
-            });
+            return Err(crate::connections::not_found(connection));
         }
         Ok(())
     }
@@ -419,10 +413,7 @@ impl Store {
             .map_err(StoreError::write("create pending authorization", "OAuth state"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "connection",
-                id: new.connection.to_string(),
-            });
+            return Err(crate::connections::not_found(new.connection));
         }
         Ok(id)
     }

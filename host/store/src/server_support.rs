@@ -302,29 +302,9 @@ impl Store {
             .map_err(StoreError::query("save connection"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "connection",
-                id: id.to_string(),
-            });
+            return Err(crate::connections::not_found(id));
         }
         Ok(())
-    }
-
-    /// The account e-mail of a connection, if recorded.
-    pub async fn connection_account_email(
-        &self,
-        scope: &Scope,
-        id: ConnectionId,
-    ) -> Result<Option<String>, StoreError> {
-        let v: Option<Option<String>> = on_db!(self.db(), pool => sqlx::query_scalar(
-                "SELECT account_email FROM connections WHERE id = $1 AND org_id = $2 AND tenant_id = $3")
-            .bind(id)
-            .bind(scope.org)
-            .bind(scope.tenant)
-            .fetch_optional(pool)
-            .await
-            .map_err(StoreError::query("connection account email"))?);
-        Ok(v.flatten())
     }
 
     /// What uses a connection.
@@ -372,10 +352,7 @@ impl Store {
             .map_err(StoreError::query("add connection reference"))?
             .rows_affected());
         if n == 0 {
-            return Err(StoreError::NotFound {
-                what: "connection",
-                id: connection.to_string(),
-            });
+            return Err(crate::connections::not_found(connection));
         }
         Ok(())
     }

@@ -155,15 +155,8 @@ async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: 
     assert_eq!(c.name, "Zoom");
     assert_eq!(c.account_id.as_deref(), Some("u1"));
     assert_eq!(c.granted_scopes, vec!["meeting:write".to_string()]);
-    assert_eq!(
-        store
-            .connection_account_email(&a, id)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("ada@example.com")
-    );
-    assert_eq!(store.connection_account_email(&b, id).await.unwrap(), None);
+    assert_eq!(c.account_email.as_deref(), Some("ada@example.com"));
+    assert!(store.get_connection(&b, id).await.unwrap().is_none());
 }
 
 async fn a_session_resolves_to_its_user_until_it_expires_or_is_deleted(backend: Backend) {
