@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::ApiError;
-use crate::auth::hash_secret;
+use crate::auth::hash_secret_off_runtime;
 use crate::request::{ApiResult, Body, Ctx, changed, created, found, no_content, ok, uuid};
 use crate::sign_in::password_attempt;
 
@@ -402,9 +402,8 @@ pub(crate) async fn change_password(ctx: Ctx, Body(b): Body<PasswordBody>) -> Ap
         return Err(ApiError::BadRequest("the old password is wrong".into()));
     }
     check_password(&b.new_password)?;
-    ctx.store
-        .set_user_password_hash(ctx.org, id, &hash_secret(&b.new_password))
-        .await?;
+    let hash = hash_secret_off_runtime(b.new_password).await?;
+    ctx.store.set_user_password_hash(ctx.org, id, &hash).await?;
     no_content()
 }
 
@@ -483,8 +482,9 @@ async fn create_one(ctx: &Ctx, b: &UserBody) -> ApiResult<User> {
         .create_user(ctx.org, &b.user_name, &display, b.email.as_deref())
         .await?;
     if let Some(p) = &b.password {
+        let hash = hash_secret_off_runtime(p.clone()).await?;
         ctx.store
-            .set_user_password_hash(ctx.org, u.id, &hash_secret(p))
+            .set_user_password_hash(ctx.org, u.id, &hash)
             .await?;
     }
     Ok(u)

@@ -14,7 +14,7 @@ use plugboard_store::RegisteredApp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{hash_secret, new_client_secret, register};
+use crate::auth::{hash_secret_off_runtime, new_client_secret, register};
 use crate::request::{ApiResult, Body, Ctx, changed, created, found, no_content, ok};
 use crate::{ApiError, all_scopes};
 
@@ -171,9 +171,10 @@ pub(crate) async fn update(ctx: Ctx, Body(b): Body<AppBody>) -> ApiResult {
 pub(crate) async fn rotate_secret(ctx: Ctx) -> ApiResult {
     let id = ctx.id("external application")?;
     let secret = new_client_secret();
+    let hash = hash_secret_off_runtime(secret.clone()).await?;
     changed(
         ctx.store
-            .set_external_app_secret_hash(ctx.org, id, &hash_secret(&secret))
+            .set_external_app_secret_hash(ctx.org, id, &hash)
             .await?,
         "external application",
     )?;

@@ -13,7 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Form, Json};
 use base64::Engine as _;
-use plugboard_store::{NewAuditEvent, OrganizationId, Store, StoreError};
+use plugboard_store::{NewAuditEvent, OrganizationId, Store};
 use rand::RngCore;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -72,6 +72,18 @@ pub(crate) async fn verify_secret_off_runtime(
         .map_err(ApiError::Internal)
 }
 
+/// [`hash_secret`] on tokio's blocking pool, for the same reason as
+/// [`verify_secret_off_runtime`]: argon2 hashing costs tens of
+/// milliseconds of CPU.
+///
+/// # Errors
+/// [`ApiError::Internal`] if the hashing task could not finish.
+pub async fn hash_secret_off_runtime(secret: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_secret(&secret))
+        .await
+        .map_err(ApiError::Internal)
+}
+
 /// Verified against when the client id or user is unknown, so that case
 /// costs the same as a wrong secret.
 pub(crate) static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| hash_secret("dummy"));
@@ -97,12 +109,12 @@ fn token_hash(token: &str) -> String {
 /// way in; the caller decides who may use it.
 ///
 /// # Errors
-/// The store's.
+/// The store's, or [`ApiError::Internal`] if hashing the secret failed.
 pub async fn register_external_app(
     store: &Store,
     org: OrganizationId,
     app: &CheckedApp,
-) -> Result<(String, String), StoreError> {
+) -> Result<(String, String), ApiError> {
     let (_, client_id, secret) = register(store, org, app).await?;
     Ok((client_id, secret))
 }
@@ -112,17 +124,12 @@ pub(crate) async fn register(
     store: &Store,
     org: OrganizationId,
     app: &CheckedApp,
-) -> Result<(Uuid, String, String), StoreError> {
+) -> Result<(Uuid, String, String), ApiError> {
     let client_id = Uuid::new_v4().to_string();
     let secret = new_client_secret();
+    let hash = hash_secret_off_runtime(secret.clone()).await?;
     let id = store
-        .create_external_app(
-            org,
-            app.name(),
-            &client_id,
-            &hash_secret(&secret),
-            app.scopes(),
-        )
+        .create_external_app(org, app.name(), &client_id, &hash, app.scopes())
         .await?;
     Ok((id, client_id, secret))
 }

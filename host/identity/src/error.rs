@@ -30,7 +30,7 @@ pub enum ApiError {
     /// The store failed.
     #[error("internal error")]
     Store(#[source] StoreError),
-    /// A password or secret verification task did not finish.
+    /// A password or secret hashing or verification task did not finish.
     #[error("internal error")]
     Internal(#[source] tokio::task::JoinError),
 }
@@ -59,7 +59,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
             Self::Internal(e) => {
-                tracing::error!(error = %e, "identity verification task failed");
+                tracing::error!(error = %e, "identity argon2 task failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };

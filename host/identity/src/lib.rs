@@ -39,7 +39,9 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use plugboard_store::Store;
 
 pub use apps::{AppRefusal, CheckedApp, check_app};
-pub use auth::{Caller, hash_secret, register_external_app, verify_secret};
+pub use auth::{
+    Caller, hash_secret, hash_secret_off_runtime, register_external_app, verify_secret,
+};
 pub use error::ApiError;
 pub use sign_in::{MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, UnknownNameThrottle, sign_in};
 

@@ -76,7 +76,7 @@ async fn register_app(
         &app,
     )
     .await
-    .map_err(ApiError::internal)?;
+    .map_err(crate::session::identity_internal)?;
     let name = app.name();
     crate::audit(
         &state,

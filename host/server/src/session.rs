@@ -5,7 +5,7 @@
 //! The session id is 32 random bytes in an `HttpOnly`, `SameSite=Strict`
 //! cookie (`Secure` when the public URL is https); the store keeps only its
 //! SHA-256 with a fixed expiry. Passwords are argon2 hashes in the store
-//! (`plugboard_identity::hash_secret`). The password check itself is
+//! (`plugboard_identity::hash_secret_off_runtime`). The password check itself is
 //! [`plugboard_identity::sign_in`]: a wrong password, an unknown user and an
 //! unknown organization take the same code path there and get the same 401
 //! here; failures are recorded as login attempts and throttled (429 with
@@ -244,10 +244,9 @@ async fn set_password(
             ),
         ));
     }
-    let password = req.password;
-    let hash = tokio::task::spawn_blocking(move || plugboard_identity::hash_secret(&password))
+    let hash = plugboard_identity::hash_secret_off_runtime(req.password)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(identity_internal)?;
     state
         .store
         .set_user_password_hash(org, user.id, &hash)
@@ -359,10 +358,16 @@ fn invalid_credentials() -> ApiError {
 fn sign_in_error(e: plugboard_identity::ApiError) -> ApiError {
     match e {
         plugboard_identity::ApiError::Throttled => too_many_attempts(),
-        other => match std::error::Error::source(&other) {
-            Some(cause) => ApiError::internal(cause),
-            None => ApiError::internal(other),
-        },
+        other => identity_internal(other),
+    }
+}
+
+/// An identity-crate failure as our 500, logged with its cause (the
+/// identity error's own text is only "internal error").
+pub(crate) fn identity_internal(e: plugboard_identity::ApiError) -> ApiError {
+    match std::error::Error::source(&e) {
+        Some(cause) => ApiError::internal(cause),
+        None => ApiError::internal(e),
     }
 }
 
