@@ -42,11 +42,16 @@ pub struct ReencryptReport {
     pub reencrypted: u64,
 }
 
-/// One sealed row: (tenant, owner, name for connector secrets, key version, nonce, ciphertext).
+/// One sealed row: (tenant, owner, row name (connector secret name, OAuth
+/// default connector), key version, nonce, ciphertext).
 type SealedRow = (Uuid, Uuid, Option<String>, i64, Vec<u8>, Vec<u8>);
 
+/// One table of sealed secrets. `update` binds $1 key version, $2 nonce,
+/// $3 ciphertext, then matches $4 tenant, $5 owner, $6 old nonce and, for
+/// tables with a row name, $7 name.
 struct Table {
-    name: &'static str,
+    /// The AAD field a row was sealed with, from its row name.
+    field: fn(Option<&str>) -> String,
     select: &'static str,
     count: &'static str,
     update: &'static str,
@@ -66,7 +71,7 @@ macro_rules! stale {
 
 const TABLES: [Table; 5] = [
     Table {
-        name: "credentials",
+        field: |_| CREDENTIAL_FIELD.to_owned(),
         select: concat!(
             "SELECT t.tenant_id, t.connection_id, NULL, t.key_version, t.nonce, t.ciphertext FROM credentials t WHERE ",
             stale!("t"),
@@ -77,7 +82,7 @@ const TABLES: [Table; 5] = [
                  WHERE tenant_id = $4 AND connection_id = $5 AND nonce = $6",
     },
     Table {
-        name: "connector secrets",
+        field: |name| format!("{CONNECTOR_SECRET_FIELD}{}", name.unwrap_or_default()),
         select: concat!(
             "SELECT t.tenant_id, t.connection_id, t.name, t.key_version, t.nonce, t.ciphertext FROM connector_secrets t WHERE ",
             stale!("t"),
@@ -91,7 +96,7 @@ const TABLES: [Table; 5] = [
                  WHERE tenant_id = $4 AND connection_id = $5 AND name = $7 AND nonce = $6",
     },
     Table {
-        name: "PKCE verifiers",
+        field: |_| PKCE_FIELD.to_owned(),
         select: concat!(
             "SELECT t.tenant_id, t.id, NULL, t.key_version, t.nonce, t.ciphertext FROM pending_authorizations t \
              WHERE t.ciphertext IS NOT NULL AND ",
@@ -106,7 +111,8 @@ const TABLES: [Table; 5] = [
                  WHERE tenant_id = $4 AND id = $5 AND nonce = $6",
     },
     Table {
-        name: "OAuth app defaults",
+        field: |connector| format!("{OAUTH_APP_DEFAULT_FIELD}{}", connector.unwrap_or_default()),
+        // The owner of a tenant's default is the tenant ($5 goes unused).
         select: concat!(
             "SELECT t.tenant_id, t.tenant_id, t.connector, t.key_version, t.nonce, t.ciphertext FROM oauth_app_defaults t WHERE ",
             stale!("t"),
@@ -117,10 +123,10 @@ const TABLES: [Table; 5] = [
             stale!("t")
         ),
         update: "UPDATE oauth_app_defaults SET key_version = $1, nonce = $2, ciphertext = $3 \
-                 WHERE tenant_id = $4 AND tenant_id = $5 AND connector = $7 AND nonce = $6",
+                 WHERE tenant_id = $4 AND connector = $7 AND nonce = $6",
     },
     Table {
-        name: "operator webhook secrets",
+        field: |_| OPERATOR_WEBHOOK_FIELD.to_owned(),
         select: concat!(
             "SELECT t.tenant_id, t.id, NULL, t.key_version, t.nonce, t.ciphertext FROM operator_webhooks t WHERE ",
             stale!("t"),
@@ -263,13 +269,7 @@ impl Store {
                     break;
                 }
                 for (tenant, owner, name, kv, nonce, ct) in rows {
-                    let field = match (table.name, &name) {
-                        ("credentials", _) => CREDENTIAL_FIELD.to_owned(),
-                        ("connector secrets", Some(n)) => format!("{CONNECTOR_SECRET_FIELD}{n}"),
-                        ("OAuth app defaults", Some(n)) => format!("{OAUTH_APP_DEFAULT_FIELD}{n}"),
-                        ("operator webhook secrets", _) => OPERATOR_WEBHOOK_FIELD.to_owned(),
-                        _ => PKCE_FIELD.to_owned(),
-                    };
+                    let field = (table.field)(name.as_deref());
                     let aad = Aad::new(tenant, owner, &field);
                     let old = Sealed {
                         key_version: kv as u32,
