@@ -6,6 +6,7 @@
 use plugboard_vault::{Aad, SecretString};
 
 use crate::db::{now_ms, on_db};
+use crate::secrets::sealed_from;
 use crate::{Scope, Store, StoreError};
 
 /// AAD field prefix of a default OAuth app's secret (`oauth-app-default:<connector>`).
@@ -87,11 +88,7 @@ impl Store {
         let plain = self
             .unseal(
                 &Aad::new(scope.tenant.0, scope.tenant.0, &field),
-                &plugboard_vault::Sealed {
-                    key_version: kv as u32,
-                    nonce,
-                    ciphertext,
-                },
+                &sealed_from(kv, nonce, ciphertext),
             )
             .await?;
         let client_secret = plain.into_string().map_err(|_| StoreError::Invalid {

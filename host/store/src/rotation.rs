@@ -11,12 +11,12 @@
 //! decrypts before, during and after the pass. This module must never hold
 //! more than one batch of plaintext at a time, and never log any of it.
 
-use plugboard_vault::{Aad, Progress, RootRotation, Sealed};
+use plugboard_vault::{Aad, Progress, RootRotation};
 use uuid::Uuid;
 
 use crate::db::{now_ms, on_db};
 use crate::oauth_apps::OAUTH_APP_DEFAULT_FIELD;
-use crate::secrets::{CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, PKCE_FIELD};
+use crate::secrets::{CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, PKCE_FIELD, sealed_from};
 use crate::{OPERATOR_WEBHOOK_FIELD, Store, StoreError};
 
 const STATE_KEY: &str = "reencrypt";
@@ -271,11 +271,7 @@ impl Store {
                 for (tenant, owner, name, kv, nonce, ct) in rows {
                     let field = (table.field)(name.as_deref());
                     let aad = Aad::new(tenant, owner, &field);
-                    let old = Sealed {
-                        key_version: kv as u32,
-                        nonce: nonce.clone(),
-                        ciphertext: ct,
-                    };
+                    let old = sealed_from(kv, nonce.clone(), ct);
                     let plain = self.unseal(&aad, &old).await?;
                     let new = self.seal(&aad, plain.expose()).await?;
                     drop(plain);
