@@ -554,10 +554,11 @@ fn check_new_user(b: &UserBody) -> Result<(), ApiError> {
 }
 
 fn check_password(p: &str) -> Result<(), ApiError> {
-    if p.chars().count() < 8 {
-        return Err(ApiError::BadRequest(
-            "a password needs at least 8 characters".into(),
-        ));
+    if !crate::password_long_enough(p) {
+        return Err(ApiError::BadRequest(format!(
+            "a password needs at least {} characters",
+            crate::MIN_PASSWORD_CHARS
+        )));
     }
     Ok(())
 }

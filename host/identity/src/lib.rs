@@ -43,7 +43,10 @@ pub use auth::{
     Caller, hash_secret, hash_secret_off_runtime, register_external_app, verify_secret,
 };
 pub use error::ApiError;
-pub use sign_in::{MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, UnknownNameThrottle, sign_in};
+pub use sign_in::{
+    MAX_FAILED_ATTEMPTS, MIN_PASSWORD_CHARS, THROTTLE_WINDOW, UnknownNameThrottle,
+    password_long_enough, sign_in,
+};
 
 /// What the identity routes need: the store and the access-token lifetime.
 #[derive(Clone)]

@@ -25,6 +25,16 @@ pub const MAX_FAILED_ATTEMPTS: i64 = 5;
 /// The throttling window.
 pub const THROTTLE_WINDOW: time::Duration = time::Duration::minutes(15);
 
+/// Shortest password that may be set, in characters (not bytes): the
+/// identity API's users and change-password, and the console's
+/// set-password, all use [`password_long_enough`].
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Whether `password` has at least [`MIN_PASSWORD_CHARS`] characters.
+pub fn password_long_enough(password: &str) -> bool {
+    password.chars().count() >= MIN_PASSWORD_CHARS
+}
+
 /// One password attempt for a known user of `org`, recorded as a login
 /// attempt (`client` says where it came from): `Ok(true)` if it matches.
 /// After [`MAX_FAILED_ATTEMPTS`] failures in [`THROTTLE_WINDOW`] every

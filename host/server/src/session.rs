@@ -33,9 +33,9 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::identity::{Caller, RequestMeta, token_hash};
 use crate::model::{Principal, TenantId, UserId};
 
-/// The sign-in rule lives in the identity crate (one password check for
-/// the console and the identity API); re-exported for the console's users.
-pub use plugboard_identity::{MAX_FAILED_ATTEMPTS, THROTTLE_WINDOW, UnknownNameThrottle};
+// The sign-in and password rules live in the identity crate (one check
+// for the console and the identity API).
+use plugboard_identity::{MIN_PASSWORD_CHARS, THROTTLE_WINDOW, UnknownNameThrottle};
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "plugboard_session";
@@ -46,8 +46,6 @@ pub const SESSION_TTL: time::Duration = time::Duration::hours(12);
 pub const CSRF_HEADER: &str = "x-plugboard-csrf";
 /// Organization signed in to when the request names none (first start creates it).
 pub const DEFAULT_ORGANIZATION: &str = "default";
-/// Shortest password `set-password` accepts (the identity API's rule too).
-const MIN_PASSWORD_CHARS: usize = 8;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -188,7 +186,7 @@ async fn sign_out(State(state): State<AppState>, parts: Parts) -> ApiResult<Resp
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
-    /// At least 8 characters.
+    /// At least 8 characters (`plugboard_identity::MIN_PASSWORD_CHARS`).
     pub password: String,
 }
 
@@ -236,7 +234,7 @@ async fn set_password(
     if !in_tenant {
         return Err(not_found());
     }
-    if req.password.chars().count() < MIN_PASSWORD_CHARS {
+    if !plugboard_identity::password_long_enough(&req.password) {
         return Err(ApiError::bad_request(
             "weak_password",
             format!(

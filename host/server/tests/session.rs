@@ -9,7 +9,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
-use plugboard_server::session::{COOKIE_NAME, CSRF_HEADER, MAX_FAILED_ATTEMPTS};
+use plugboard_identity::MAX_FAILED_ATTEMPTS;
+use plugboard_server::session::{COOKIE_NAME, CSRF_HEADER};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
