@@ -20,6 +20,7 @@
 //! | `limits.response_bytes`     | `PLUGBOARD_CALL_RESPONSE_BYTES`           | `8 MiB` |
 //! | `limits.request_body_bytes` | `PLUGBOARD_REQUEST_BODY_BYTES`            | `1 MiB` |
 //! | `limits.component_bytes`    | `PLUGBOARD_COMPONENT_BYTES`               | `32 MiB` |
+//! | `token_cache_ms`            | `PLUGBOARD_TOKEN_CACHE_MS`                | `2000` (0: off) |
 //! | `connectors.<id>.client_id` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID`      | none |
 //! | `connectors.<id>.client_secret` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_SECRET` | none |
 //! | `connectors.<id>.base_url`  | `PLUGBOARD_CONNECTOR_<ID>_BASE_URL`       | the connector's own |
@@ -141,6 +142,7 @@ struct FileConfig {
     egress: Option<Egress>,
     #[serde(default)]
     limits: Option<Limits>,
+    token_cache_ms: Option<u64>,
     #[serde(default)]
     connectors: BTreeMap<String, ConnectorSettings>,
 }
@@ -170,7 +172,16 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub egress: Egress,
     pub limits: Limits,
+    /// How long an API token's owner is answered from memory, milliseconds
+    /// (0: every request reads the database). A user deleted through
+    /// another replica keeps working here at most this long; see
+    /// `plugboard_store::token_cache`.
+    pub token_cache_ms: u64,
     pub connectors: BTreeMap<String, ConnectorSettings>,
+}
+
+fn default_token_cache_ms() -> u64 {
+    plugboard_store::DEFAULT_TOKEN_CACHE_TTL.as_millis() as u64
 }
 
 /// Why the configuration could not be built. Each names the key and source.
@@ -218,6 +229,7 @@ impl Config {
             data_dir,
             egress: Egress::default(),
             limits: Limits::default(),
+            token_cache_ms: default_token_cache_ms(),
             connectors: BTreeMap::new(),
         }
     }
@@ -342,6 +354,8 @@ impl Config {
         env_num!("PLUGBOARD_CALL_RESPONSE_BYTES", limits.response_bytes);
         env_num!("PLUGBOARD_REQUEST_BODY_BYTES", limits.request_body_bytes);
         env_num!("PLUGBOARD_COMPONENT_BYTES", limits.component_bytes);
+        let mut token_cache_ms = file.token_cache_ms.unwrap_or_else(default_token_cache_ms);
+        env_num!("PLUGBOARD_TOKEN_CACHE_MS", token_cache_ms);
 
         // connectors: file, then env, then flags
         let mut connectors = file.connectors.clone();
@@ -405,6 +419,7 @@ impl Config {
             data_dir,
             egress,
             limits,
+            token_cache_ms,
             connectors,
         })
     }
@@ -552,6 +567,7 @@ mod tests {
             r#"
 listen = "127.0.0.1:1"
 public_url = "https://file.example"
+token_cache_ms = 100
 [egress]
 allow_private = true
 [limits]
@@ -576,6 +592,7 @@ client_secret = "file-secret"
                 ("PLUGBOARD_CONNECTOR_ZOOM_CLIENT_ID", "from-env"),
                 ("PLUGBOARD_CONNECTOR_MY_API_BASE_URL", "https://api.example"),
                 ("PLUGBOARD_CALL_HTTP_CALLS", "3"),
+                ("PLUGBOARD_TOKEN_CACHE_MS", "0"),
             ]),
         )
         .unwrap();
@@ -587,6 +604,7 @@ client_secret = "file-secret"
         assert!(c.egress.allow_private);
         assert_eq!(c.limits.call_timeout_ms, 5);
         assert_eq!(c.limits.http_calls, 3);
+        assert_eq!(c.token_cache_ms, 0, "the environment beats the file");
         let zoom = &c.connectors["zoom"];
         assert_eq!(zoom.client_id.as_deref(), Some("from-env"));
         assert_eq!(zoom.client_secret.as_ref().unwrap().expose(), "file-secret");

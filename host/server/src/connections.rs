@@ -30,12 +30,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::config::Redacted;
 use crate::connectors::{ConnectorEntry, connector_not_found};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::etag;
 use crate::identity::Caller;
 use crate::model::*;
-use crate::repo::{ConnectionFilter, RepoError};
+use crate::repo::{ConnectionFilter, ConnectionForUse, RepoError};
 use crate::services;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -271,21 +272,24 @@ pub async fn visible_connection(
     caller: &Caller,
     id: ConnectionId,
 ) -> ApiResult<Connection> {
-    let Some(c) = state
-        .repo
-        .connection(caller.tenant_id, id)
-        .await
-        .map_err(ApiError::internal)?
-    else {
-        return Err(connection_not_found(id));
-    };
+    Ok(usable_connection(state, caller, id, None).await?.connection)
+}
+
+/// [`visible_connection`], with the secret slot `secret` read in the same
+/// round trip (a call's stored PAT).
+async fn usable_connection(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+    secret: Option<&str>,
+) -> ApiResult<ConnectionForUse> {
     match state
         .repo
-        .folder(caller.tenant_id, c.folder_id)
+        .connection_for_use(caller.tenant_id, id, caller.user_id, secret)
         .await
         .map_err(ApiError::internal)?
     {
-        Some(f) if f.visible_to(caller) => Ok(c),
+        Some(found) if found.folder.allows(caller) => Ok(found),
         _ => Err(connection_not_found(id)),
     }
 }
@@ -1425,10 +1429,14 @@ async fn remove_reference(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Run `operation` through `c`. `stored_token` is the connection's token
+/// slot when it was read with the connection (a PAT), saving the call a
+/// round trip.
 async fn run_invoke(
     state: &AppState,
     caller: &Caller,
     c: Connection,
+    stored_token: Option<Redacted>,
     operation: &str,
     input: serde_json::Value,
 ) -> ApiResult<Json<InvokeResult>> {
@@ -1470,7 +1478,7 @@ async fn run_invoke(
     }
     let input_text = serde_json::to_string(&input).map_err(ApiError::internal)?;
     let ctx = call_context(state, &c);
-    let services = services::for_connection(state, &c);
+    let services = services::with_stored_token(state, &c, stored_token);
     match entry
         .loaded
         .invoke(&ctx, services, operation, &input_text)
@@ -1539,8 +1547,16 @@ async fn invoke(
 ) -> ApiResult<Json<InvokeResult>> {
     let id = parse_id(&id, "connection")?;
     let Json(input) = body?;
-    let c = visible_connection(&state, &caller, id).await?;
-    run_invoke(&state, &caller, c, &operation, input).await
+    let found = usable_connection(&state, &caller, id, Some(services::FIELD_TOKEN)).await?;
+    run_invoke(
+        &state,
+        &caller,
+        found.connection,
+        found.secret,
+        &operation,
+        input,
+    )
+    .await
 }
 
 /// Run an operation with a folder's default connection to a connector
@@ -1557,9 +1573,10 @@ async fn invoke_default(
 ) -> ApiResult<Json<InvokeResult>> {
     let Json(req) = body?;
     entry_for(&state, &caller, &req.connector)?;
-    let c = match req.connection_id {
+    let (c, stored_token) = match req.connection_id {
         Some(id) => {
-            let c = visible_connection(&state, &caller, id).await?;
+            let found = usable_connection(&state, &caller, id, Some(services::FIELD_TOKEN)).await?;
+            let c = found.connection;
             if c.connector_id != req.connector {
                 return Err(ApiError::bad_request(
                     "connector_mismatch",
@@ -1569,7 +1586,7 @@ async fn invoke_default(
                     ),
                 ));
             }
-            c
+            (c, found.secret)
         }
         None => {
             let folder = match req.folder_id {
@@ -1588,7 +1605,7 @@ async fn invoke_default(
                 )
                 .await
                 .map_err(ApiError::internal)?;
-            list.into_iter().find(|c| c.is_default).ok_or_else(|| {
+            let c = list.into_iter().find(|c| c.is_default).ok_or_else(|| {
                 ApiError::not_found(
                     "no_default_connection",
                     format!(
@@ -1596,8 +1613,9 @@ async fn invoke_default(
                         folder.name, req.connector
                     ),
                 )
-            })?
+            })?;
+            (c, None)
         }
     };
-    run_invoke(&state, &caller, c, &req.operation, req.input).await
+    run_invoke(&state, &caller, c, stored_token, &req.operation, req.input).await
 }

@@ -108,12 +108,37 @@ pub struct Folder {
 impl Folder {
     /// Whether `user` may see, use and edit what is in this folder.
     pub fn visible_to(&self, p: &Principal) -> bool {
+        FolderAccess {
+            tenant_id: self.tenant_id,
+            kind: self.kind,
+            owner: self.owner,
+            member: self.members.contains(&p.user_id).then_some(p.user_id),
+        }
+        .allows(p)
+    }
+}
+
+/// What decides who may use a folder's contents, as read for one user
+/// with a connection (without the folder's name or member list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderAccess {
+    pub tenant_id: TenantId,
+    pub kind: FolderKind,
+    /// Owner of a personal workspace.
+    pub owner: Option<UserId>,
+    /// The user it was read for, if they are a member of the shared folder.
+    pub member: Option<UserId>,
+}
+
+impl FolderAccess {
+    /// Whether `p` may see, use and edit what is in the folder.
+    pub fn allows(&self, p: &Principal) -> bool {
         if self.tenant_id != p.tenant_id {
             return false;
         }
         match self.kind {
             FolderKind::Personal => self.owner == Some(p.user_id),
-            FolderKind::Shared => p.is_admin || self.members.contains(&p.user_id),
+            FolderKind::Shared => p.is_admin || self.member == Some(p.user_id),
         }
     }
 }

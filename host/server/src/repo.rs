@@ -28,6 +28,14 @@ pub enum RepoError {
 
 pub type RepoResult<T> = Result<T, RepoError>;
 
+/// A connection read with its folder's access facts and, when asked for,
+/// one secret slot ([`Repo::connection_for_use`]).
+pub struct ConnectionForUse {
+    pub connection: Connection,
+    pub folder: FolderAccess,
+    pub secret: Option<Redacted>,
+}
+
 /// Filters for listing connections; all optional and combined with AND.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionFilter {
@@ -108,6 +116,16 @@ pub trait Repo: Send + Sync + 'static {
         tenant: TenantId,
         filter: &ConnectionFilter,
     ) -> RepoResult<Vec<Connection>>;
+    /// Connection `id` as a call by `user` needs it, in one round trip:
+    /// the row, who may use its folder, and the secret slot `secret` when
+    /// given. The caller decides with [`FolderAccess::allows`].
+    async fn connection_for_use(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        user: UserId,
+        secret: Option<&str>,
+    ) -> RepoResult<Option<ConnectionForUse>>;
     /// Save every mutable field of an existing connection.
     async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;
     /// The connection's row version, bumped by every change (the API's

@@ -44,6 +44,9 @@ pub struct Services {
     /// A credential being tried before it is stored (create, reconnect):
     /// handed out instead of the stored one, and never refreshed.
     pub candidate: Option<Credential>,
+    /// The stored credential, when it was read with the connection (a
+    /// PAT): handed out without reading it again.
+    pub stored: Option<Credential>,
 }
 
 /// The services a call through `conn` uses: its stored credential (OAuth
@@ -61,14 +64,39 @@ pub fn with_candidate(
     candidate: Option<Credential>,
 ) -> Arc<Services> {
     Arc::new(Services {
+        candidate,
+        ..services(state, conn)
+    })
+}
+
+/// [`for_connection`] for a connection whose [`FIELD_TOKEN`] slot was
+/// read with it: a PAT connection hands that token out.
+pub fn with_stored_token(
+    state: &AppState,
+    conn: &Connection,
+    token: Option<Redacted>,
+) -> Arc<Services> {
+    let stored = match (conn.auth_kind, token) {
+        (AuthKind::PersonalAccessToken, Some(t)) => Some(Credential::pat(t.expose())),
+        _ => None,
+    };
+    Arc::new(Services {
+        stored,
+        ..services(state, conn)
+    })
+}
+
+fn services(state: &AppState, conn: &Connection) -> Services {
+    Services {
         repo: state.repo.clone(),
         tokens: state.tokens.clone(),
         tenant: conn.tenant_id,
         connection: conn.id,
         store_ref: crate::oauth::store_ref(conn),
         auth_kind: conn.auth_kind,
-        candidate,
-    })
+        candidate: None,
+        stored: None,
+    }
 }
 
 /// The runtime's view of a token-manager failure. Messages are the auth
@@ -117,7 +145,7 @@ impl Services {
 #[async_trait]
 impl ConnectionServices for Services {
     async fn credential(&self) -> Result<Credential, CredentialError> {
-        if let Some(c) = &self.candidate {
+        if let Some(c) = self.candidate.as_ref().or(self.stored.as_ref()) {
             return Ok(c.clone());
         }
         match self.auth_kind {

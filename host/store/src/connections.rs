@@ -159,7 +159,7 @@ pub struct ConnectionFilter {
 }
 
 #[derive(sqlx::FromRow)]
-struct ConnectionRow {
+pub(crate) struct ConnectionRow {
     id: Uuid,
     org_id: Uuid,
     tenant_id: Uuid,
@@ -190,7 +190,7 @@ pub(crate) const CONNECTION_COLUMNS: &str = "id, org_id, tenant_id, folder_id, c
     updated_by, updated_at, version";
 
 impl ConnectionRow {
-    fn into_connection(self) -> Result<Connection, StoreError> {
+    pub(crate) fn into_connection(self) -> Result<Connection, StoreError> {
         Ok(Connection {
             id: self.id.into(),
             scope: Scope::new(self.org_id.into(), self.tenant_id.into()),

@@ -221,6 +221,8 @@ impl Store {
             sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
                 .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?.rows_affected()
         });
+        // Their API tokens went with them (ON DELETE CASCADE).
+        self.inner.token_owners.forget_user(user);
         Ok(n > 0)
     }
 

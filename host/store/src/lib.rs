@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod connection_use;
 mod connections;
 mod connectors;
 mod db;
@@ -35,10 +36,12 @@ mod server_support;
 mod sessions;
 mod store;
 mod tenancy;
+pub mod token_cache;
 mod triggers;
 mod vault_keys;
 
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
+pub use connection_use::ConnectionForUse;
 pub use connections::{
     Connection, ConnectionFilter, ConnectionPatch, ConnectionStatus, NewConnection,
 };
@@ -66,4 +69,5 @@ pub use secrets::{
 pub use server_support::{ConnectionReference, ConnectionSettings, ConnectionState, TokenOwner};
 pub use store::{Store, StoreOptions};
 pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};
+pub use token_cache::DEFAULT_TOKEN_CACHE_TTL;
 pub use triggers::{NewTrigger, Trigger};

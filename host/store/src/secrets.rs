@@ -322,13 +322,22 @@ impl Store {
         let Some((kv, nonce, ct)) = row else {
             return Ok(None);
         };
+        self.unseal_connector_secret(scope, connection, name, &sealed_from(kv, nonce, ct))
+            .await
+            .map(Some)
+    }
+
+    /// Unseals connector secret `name` of `connection` read from its row.
+    pub(crate) async fn unseal_connector_secret(
+        &self,
+        scope: &Scope,
+        connection: ConnectionId,
+        name: &str,
+        sealed: &Sealed,
+    ) -> Result<SecretBytes, StoreError> {
         let field = format!("{CONNECTOR_SECRET_FIELD}{name}");
-        self.unseal(
-            &Aad::new(scope.tenant.0, connection.0, &field),
-            &sealed_from(kv, nonce, ct),
-        )
-        .await
-        .map(Some)
+        self.unseal(&Aad::new(scope.tenant.0, connection.0, &field), sealed)
+            .await
     }
 
     /// Deletes a connector secret; `Ok(false)` if absent.

@@ -167,7 +167,14 @@ impl Store {
     }
 
     /// Who the token with this SHA-256 (hex) belongs to.
+    /// Answered from memory when looked up less than the token cache's TTL
+    /// ago (see [`crate::token_cache`]).
     pub async fn token_owner(&self, token_sha256: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let cache = &self.inner.token_owners;
+        if let Some(owner) = cache.get(token_sha256) {
+            return Ok(Some(owner));
+        }
+        let looked_up = std::time::Instant::now();
         let row: Option<OwnerRow> = on_db!(self.db(), pool => sqlx::query_as(
                 "SELECT t.org_id, t.tenant_id, t.user_id, u.user_name, tu.is_admin FROM api_tokens t \
                  JOIN tenant_users tu ON tu.user_id = t.user_id AND tu.org_id = t.org_id AND tu.tenant_id = t.tenant_id \
@@ -177,7 +184,11 @@ impl Store {
             .fetch_optional(pool)
             .await
             .map_err(StoreError::query("token owner"))?);
-        Ok(row.map(TokenOwner::from_row))
+        let owner = row.map(TokenOwner::from_row);
+        if let Some(owner) = &owner {
+            cache.put(token_sha256, owner.clone(), looked_up);
+        }
+        Ok(owner)
     }
 
     /// The organization's connection settings (defaults when never set),

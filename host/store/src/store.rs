@@ -7,11 +7,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use plugboard_vault::{RootKeySource, Vault};
 
 use crate::StoreError;
 use crate::db::{Database, Db};
+use crate::token_cache::TokenOwnerCache;
 
 /// How to open a [`Store`].
 #[derive(Clone, Debug)]
@@ -61,6 +63,7 @@ impl std::fmt::Debug for Store {
 pub(crate) struct Inner {
     pub(crate) db: Db,
     pub(crate) vault: Vault,
+    pub(crate) token_owners: TokenOwnerCache,
 }
 
 impl Store {
@@ -78,7 +81,11 @@ impl Store {
             .await
             .map_err(StoreError::vault("open vault"))?;
         let store = Self {
-            inner: Arc::new(Inner { db, vault }),
+            inner: Arc::new(Inner {
+                db,
+                vault,
+                token_owners: TokenOwnerCache::new(),
+            }),
         };
         if store.pending_reencrypt().await? {
             tracing::warn!(
@@ -100,6 +107,13 @@ impl Store {
     /// The vault this store seals with.
     pub fn vault(&self) -> &Vault {
         &self.inner.vault
+    }
+
+    /// How long [`Store::token_owner`] answers from memory (default
+    /// [`crate::DEFAULT_TOKEN_CACHE_TTL`]; zero: always from the database).
+    /// See [`crate::token_cache`] for what that means for revocation.
+    pub fn set_token_cache_ttl(&self, ttl: Duration) {
+        self.inner.token_owners.set_ttl(ttl);
     }
 
     /// `sqlite` or `postgres`.

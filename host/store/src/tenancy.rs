@@ -78,7 +78,7 @@ impl FolderKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(crate) fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
             "personal" => Ok(Self::Personal),
             "shared" => Ok(Self::Shared),

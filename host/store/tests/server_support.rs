@@ -9,7 +9,7 @@ mod common;
 use common::{Backend, TestDb};
 use plugboard_store::{
     ConnectionId, ConnectionReference, ConnectionSettings, ConnectionState, ConnectionStatus,
-    NewConnection, Scope, SecretString, Store,
+    FolderKind, NewConnection, Scope, SecretString, Store,
 };
 use time::OffsetDateTime;
 
@@ -19,6 +19,8 @@ on_both_backends!(
     a_session_resolves_to_its_user_until_it_expires_or_is_deleted,
     organizations_are_found_by_name,
     default_oauth_apps_are_sealed_and_stay_in_their_tenant,
+    a_token_owner_is_remembered_briefly_and_forgotten_with_its_user,
+    a_connection_for_use_carries_its_folder_access_and_the_asked_secret,
 );
 
 async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
@@ -273,4 +275,137 @@ async fn default_oauth_apps_are_sealed_and_stay_in_their_tenant(backend: Backend
     );
     assert!(store.delete_oauth_app_default(&a, "zoom").await.unwrap());
     assert!(store.oauth_app_default(&a, "zoom").await.unwrap().is_none());
+}
+
+async fn a_token_owner_is_remembered_briefly_and_forgotten_with_its_user(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, ua) = tenant(&store, "a", false).await;
+    let hash = "d".repeat(64);
+    store.add_api_token(ua, &hash).await.unwrap();
+    assert_eq!(store.token_owner(&hash).await.unwrap().unwrap().user, ua);
+
+    // A change behind the store's back (another replica, raw SQL) is seen
+    // only when the remembered answer expires: the documented trade-off.
+    db.exec(&format!(
+        "DELETE FROM api_tokens WHERE token_sha256 = '{hash}'"
+    ))
+    .await
+    .unwrap();
+    assert!(
+        store.token_owner(&hash).await.unwrap().is_some(),
+        "answered from memory within the TTL"
+    );
+    store.set_token_cache_ttl(std::time::Duration::ZERO);
+    assert!(
+        store.token_owner(&hash).await.unwrap().is_none(),
+        "a zero TTL reads the database every time"
+    );
+
+    // Deleting the user through the store forgets their tokens at once.
+    store.set_token_cache_ttl(plugboard_store::DEFAULT_TOKEN_CACHE_TTL);
+    let hash = "e".repeat(64);
+    store.add_api_token(ua, &hash).await.unwrap();
+    assert!(store.token_owner(&hash).await.unwrap().is_some());
+    assert!(store.delete_user(a.org, ua).await.unwrap());
+    assert!(
+        store.token_owner(&hash).await.unwrap().is_none(),
+        "a deleted user's token stops working at once"
+    );
+}
+
+async fn a_connection_for_use_carries_its_folder_access_and_the_asked_secret(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, ua) = tenant(&store, "a", true).await;
+    let (b, _) = tenant(&store, "b", true).await;
+    let bob = store.create_user(a.org, "bob", "Bob", None).await.unwrap();
+    store.add_tenant_user(&a, bob.id, false).await.unwrap();
+
+    let personal = store.personal_folder(&a, ua).await.unwrap();
+    let c = store
+        .create_connection(
+            &a,
+            NewConnection::new(personal.id, "pat", "personal_access_token", "P"),
+        )
+        .await
+        .unwrap();
+    store
+        .put_connector_secret(&a, c.id, "token", b"pat-value")
+        .await
+        .unwrap();
+
+    let found = store
+        .connection_for_use(&a, c.id, ua, Some("token"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.connection,
+        store.get_connection(&a, c.id).await.unwrap().unwrap()
+    );
+    assert_eq!(found.folder_kind, FolderKind::Personal);
+    assert_eq!(found.folder_owner, Some(ua));
+    assert!(!found.user_is_member, "a personal workspace has no members");
+    assert_eq!(found.secret.unwrap().expose(), b"pat-value");
+
+    let without = store
+        .connection_for_use(&a, c.id, ua, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(without.secret.is_none(), "no secret unless asked for");
+    let absent = store
+        .connection_for_use(&a, c.id, ua, Some("other"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(absent.secret.is_none(), "a slot that is not there");
+
+    // Another tenant does not find it.
+    assert!(
+        store
+            .connection_for_use(&b, c.id, ua, Some("token"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // In a shared folder, membership is answered for the user asked about.
+    let shared = store
+        .create_shared_folder(&a, "Team", Some(ua))
+        .await
+        .unwrap();
+    let s = store
+        .create_connection(
+            &a,
+            NewConnection::new(shared.id, "pat", "personal_access_token", "S"),
+        )
+        .await
+        .unwrap();
+    let for_ada = store
+        .connection_for_use(&a, s.id, ua, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (for_ada.folder_kind, for_ada.user_is_member),
+        (FolderKind::Shared, true)
+    );
+    let for_bob = store
+        .connection_for_use(&a, s.id, bob.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!for_bob.user_is_member);
+    store
+        .add_folder_member(&a, shared.id, bob.id, "member")
+        .await
+        .unwrap();
+    let for_bob = store
+        .connection_for_use(&a, s.id, bob.id, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(for_bob.user_is_member);
 }

@@ -14,9 +14,23 @@ use async_trait::async_trait;
 use plugboard_store::{self as st, Scope, Store, StoreError};
 use time::OffsetDateTime;
 
-use super::{Bootstrap, ConnectionFilter, Repo, RepoError, RepoResult};
+use super::{Bootstrap, ConnectionFilter, ConnectionForUse, Repo, RepoError, RepoResult};
 use crate::config::Redacted;
 use crate::model::*;
+
+/// A secret slot's bytes as text (every slot the server writes is text).
+fn redacted_text(field: &str, bytes: &st::SecretBytes) -> RepoResult<Redacted> {
+    let s = std::str::from_utf8(bytes.expose())
+        .map_err(|_| RepoError::Backend(format!("secret `{field}` is not UTF-8")))?;
+    Ok(Redacted::new(s))
+}
+
+fn folder_kind(kind: st::FolderKind) -> FolderKind {
+    match kind {
+        st::FolderKind::Shared => FolderKind::Shared,
+        _ => FolderKind::Personal,
+    }
+}
 
 /// The durable repository.
 pub struct StoreRepo {
@@ -70,10 +84,7 @@ impl StoreRepo {
             id: FolderId(f.id.0),
             tenant_id: TenantId(f.scope.tenant.0),
             name: f.name,
-            kind: match f.kind {
-                st::FolderKind::Shared => FolderKind::Shared,
-                _ => FolderKind::Personal,
-            },
+            kind: folder_kind(f.kind),
             owner: f.owner.map(|u| UserId(u.0)),
             members,
         })
@@ -477,6 +488,38 @@ impl Repo for StoreRepo {
         Ok(out)
     }
 
+    async fn connection_for_use(
+        &self,
+        tenant: TenantId,
+        id: ConnectionId,
+        user: UserId,
+        secret: Option<&str>,
+    ) -> RepoResult<Option<ConnectionForUse>> {
+        let scope = self.scope(tenant).await?;
+        let Some(found) = self
+            .store
+            .connection_for_use(&scope, st::ConnectionId(id.0), st::UserId(user.0), secret)
+            .await
+            .map_err(err)?
+        else {
+            return Ok(None);
+        };
+        let secret = match (&found.secret, secret) {
+            (Some(bytes), Some(field)) => Some(redacted_text(field, bytes)?),
+            _ => None,
+        };
+        Ok(Some(ConnectionForUse {
+            folder: FolderAccess {
+                tenant_id: tenant,
+                kind: folder_kind(found.folder_kind),
+                owner: found.folder_owner.map(|u| UserId(u.0)),
+                member: found.user_is_member.then_some(user),
+            },
+            connection: Self::connection_of(found.connection)?,
+            secret,
+        }))
+    }
+
     async fn update_connection(&self, conn: &Connection) -> RepoResult<()> {
         let scope = self.scope(conn.tenant_id).await?;
         self.store
@@ -581,9 +624,7 @@ impl Repo for StoreRepo {
         else {
             return Ok(None);
         };
-        let s = std::str::from_utf8(bytes.expose())
-            .map_err(|_| RepoError::Backend(format!("secret `{field}` is not UTF-8")))?;
-        Ok(Some(Redacted::new(s)))
+        redacted_text(field, &bytes).map(Some)
     }
 
     async fn delete_secret(
