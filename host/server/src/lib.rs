@@ -159,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(triggers::routes())
         .split_for_parts();
     utoipa::Modify::modify(&system::CommonErrors, &mut api);
+    utoipa::Modify::modify(&system::SessionAlternative, &mut api);
 
     // The identity and management APIs of seeds 003/004 own their paths
     // (`/identity/...`, `/odata/...`) and their own token scheme.

@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -50,7 +52,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
     }
 }
 
-/// Adds the `bearer` security scheme every `/api/v1` route uses.
+/// Adds the two ways to authenticate to `/api/v1`: the `bearer` scheme
+/// every route declares, and the console's `session` cookie.
 pub struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -65,7 +68,55 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::session::COOKIE_NAME.to_string(),
+                format!(
+                    "The console's session (`POST /api/v1/session`). Used only when no \
+                     `Authorization` header is sent; a request that changes something must \
+                     also come from the server's own origin or carry the `{}` header.",
+                    crate::session::CSRF_HEADER
+                ),
+            ))),
+        );
     }
+}
+
+/// Every operation that takes the `bearer` scheme also takes the `session`
+/// cookie (the extractor accepts either); runs on the finished document.
+pub struct SessionAlternative;
+
+impl utoipa::Modify for SessionAlternative {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let bearer = SecurityRequirement::new("bearer", Vec::<String>::new());
+        let session = SecurityRequirement::new("session", Vec::<String>::new());
+        for op in operations(openapi) {
+            let Some(security) = op.security.as_mut() else {
+                continue;
+            };
+            if security.contains(&bearer) {
+                security.push(session.clone());
+            }
+        }
+    }
+}
+
+/// Every operation of the document.
+fn operations(
+    openapi: &mut utoipa::openapi::OpenApi,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
 }
 
 /// Declares the errors every operation can answer whatever its handler
@@ -93,17 +144,8 @@ impl utoipa::Modify for CommonErrors {
                     .build(),
             )
         };
-        for item in openapi.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ]
-            .into_iter()
-            .flatten()
-            {
+        {
+            for op in operations(openapi) {
                 let has_params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let json_body = match &op.request_body {
                     Some(RefOr::T(body)) => Some(body.content.contains_key("application/json")),

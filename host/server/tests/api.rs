@@ -77,6 +77,23 @@ async fn openapi_document_parses_and_lists_the_routes() {
     }
     assert!(r.body["components"]["schemas"]["ErrorBody"].is_object());
     assert!(r.body["components"]["securitySchemes"]["bearer"].is_object());
+    // The console's cookie is declared too, as the alternative to the bearer
+    // token on every operation that takes one.
+    let session = &r.body["components"]["securitySchemes"]["session"];
+    assert_eq!(
+        (
+            session["type"].as_str(),
+            session["in"].as_str(),
+            session["name"].as_str()
+        ),
+        (Some("apiKey"), Some("cookie"), Some("plugboard_session"))
+    );
+    let invoke = &paths["/api/v1/connections/{id}/invoke/{operation}"]["post"]["security"];
+    assert_eq!(invoke, &json!([{ "bearer": [] }, { "session": [] }]));
+    assert!(
+        paths["/healthz"]["get"].get("security").is_none(),
+        "open operations stay open"
+    );
 
     let docs = reqwest::get(format!("{}/api/docs/", t.base)).await.unwrap();
     assert_eq!(docs.status(), 200);
