@@ -91,6 +91,9 @@ pub(crate) struct Shared {
     pub(crate) client: Arc<reqwest::Client>,
     /// Extra trusted authorities, for the per-connection mTLS clients too.
     pub(crate) extra_roots: Vec<reqwest::Certificate>,
+    /// One client per client certificate (by its SHA-256), reused across
+    /// calls so mTLS connections keep their TLS sessions.
+    pub(crate) mtls_clients: imports::http::MtlsClients,
     pub(crate) cache: Option<cache::ComponentCache>,
     /// CPU limit in epoch ticks.
     pub(crate) cpu_ticks: u64,
@@ -155,6 +158,7 @@ impl Runtime {
                 grants: config.grants,
                 client: Arc::new(client),
                 extra_roots,
+                mtls_clients: imports::http::MtlsClients::new(imports::http::MAX_MTLS_CLIENTS),
                 cache,
                 cpu_ticks: cpu_ticks.max(1),
             }),

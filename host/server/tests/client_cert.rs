@@ -4,123 +4,16 @@
 //! its CA. A certificate from another CA is refused with a clear error and
 //! nothing is created.
 //!
-//! The certificates are made at test time with rcgen: one CA for the
-//! server and the accepted client, a second ("rogue") CA for the refused
-//! client. The server trusts the test CA through `egress.ca_file`.
+//! The certificates are made at test time (`plugboard_test_support::mtls`):
+//! one CA for the server and the accepted client, a second ("rogue") CA
+//! for the refused client. The server trusts the test CA through
+//! `egress.ca_file`.
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-
-use axum::Json;
-use axum::routing::get;
 use common::*;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType,
-};
+use plugboard_test_support::mtls::{Leaf, MtlsApi, TestCa, TlsVersion};
 use serde_json::{Value, json};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
-
-type Ca = CertifiedIssuer<'static, KeyPair>;
-
-fn new_ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-/// A leaf certificate signed by `ca`, valid for 127.0.0.1.
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-fn leaf(ca: &Ca, name: &str, usage: ExtendedKeyUsagePurpose) -> Leaf {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![usage];
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, ca).unwrap();
-    Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        cert,
-        key,
-    }
-}
-
-/// An HTTPS API on loopback that completes a handshake only with a client
-/// certificate issued by `ca`; `/user` says who, `/items` lists things.
-async fn start_mtls_api(ca: &Ca, server: &Leaf) -> String {
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .unwrap();
-    // TLS 1.2: the server refuses a client certificate inside the handshake,
-    // so the client always reads the alert. Under TLS 1.3 the refusal comes
-    // after the client's handshake is done and may race with sending the
-    // request (hyper then reports only "connection was not ready"; the
-    // runtime words that case too, but cannot name the alert).
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .unwrap()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            vec![server.cert.der().clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key.serialize_der())),
-        )
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    async fn user() -> Json<Value> {
-        Json(json!({"id": "ada-client", "name": "Ada (certificate)"}))
-    }
-    async fn items() -> Json<Value> {
-        Json(json!({"items": ["a", "b"]}))
-    }
-    let app = axum::Router::new()
-        .route("/user", get(user))
-        .route("/items", get(items));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                // A client without an accepted certificate fails here.
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
-                    .await;
-            });
-        }
-    });
-    url
-}
 
 fn create_body(url: &str, client: &Leaf) -> Value {
     json!({
@@ -138,12 +31,14 @@ fn key_fragment(key_pem: &str) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificate_connection_calls_an_mtls_api_and_never_shows_the_key() {
-    let ca = new_ca("plugboard test CA");
-    let server_leaf = leaf(&ca, "127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth);
-    let client = leaf(&ca, "ada-client", ExtendedKeyUsagePurpose::ClientAuth);
-    let rogue_ca = new_ca("rogue CA");
-    let rogue = leaf(&rogue_ca, "mallory", ExtendedKeyUsagePurpose::ClientAuth);
-    let url = start_mtls_api(&ca, &server_leaf).await;
+    let ca = TestCa::new("plugboard test CA");
+    let client = ca.client_leaf("ada-client");
+    let rogue = TestCa::new("rogue CA").client_leaf("mallory");
+    // TLS 1.2: the server refuses a client certificate inside the handshake,
+    // so the client always reads the alert (see `TlsVersion`).
+    let url = MtlsApi::start(&ca, &ca.server_leaf(), TlsVersion::Tls12)
+        .await
+        .url;
 
     let ca_dir = tempfile::tempdir().unwrap();
     let ca_file = ca_dir.path().join("ca.pem");

@@ -10,6 +10,8 @@
 //! - [`npm::ensure_installed`]: `npm ci` of a test's pinned packages, once.
 //! - [`LogCapture`]: log lines in memory, to assert no secret was logged.
 //! - [`WebhookReceiver`]: records signed webhook deliveries, can be taken down.
+//! - [`mtls`]: test CAs and certificates, and [`mtls::MtlsApi`], an HTTPS
+//!   API that requires client certificates and records its connections.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -18,6 +20,7 @@
 pub mod browser;
 mod fake_zoom;
 mod logs;
+pub mod mtls;
 pub mod npm;
 mod oidc;
 mod webhook_receiver;

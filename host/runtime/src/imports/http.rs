@@ -9,6 +9,8 @@
 //! token header through, return a credential to the guest, or reach a
 //! host the manifest did not declare.
 
+mod client_cache;
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 use url::Url;
 use zeroize::Zeroizing;
+
+use self::client_cache::{ClientCache, Fingerprint};
 
 use crate::egress::{
     AddressPolicy, ApiHosts, DnsRefused, EgressError, PolicyResolver, resolve_url,
@@ -54,6 +58,16 @@ const STRIPPED_RESPONSE_HEADERS: &[&str] = &[
     "proxy-authenticate",
 ];
 
+/// The clients of client-certificate connections, shared by every call of
+/// a runtime (see [`client_cache`]).
+pub(crate) type MtlsClients = ClientCache<Arc<reqwest::Client>>;
+
+/// How many client-certificate clients a runtime keeps. Each holds its TLS
+/// configuration and a small pool of idle connections; past this many
+/// distinct certificates the least recently used client is rebuilt on its
+/// next request.
+pub(crate) const MAX_MTLS_CLIENTS: usize = 64;
+
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         let call = self.call("http.send")?;
@@ -61,8 +75,9 @@ impl Host for HostState {
     }
 }
 
-/// Build the shared client (or a per-connection one with a TLS client
-/// identity for mTLS). `extra_roots` are trusted besides the system's.
+/// Build the shared client (or, with a TLS client identity, the client of
+/// one client certificate, kept in [`MtlsClients`]). `extra_roots` are
+/// trusted besides the system's.
 pub(crate) fn build_client(
     policy: AddressPolicy,
     limits: &CallLimits,
@@ -238,37 +253,38 @@ async fn execute(
     if let Some(body) = body {
         builder = builder.body(body.clone());
     }
-    builder
-        .send()
-        .await
-        .map_err(|e| match (request_error(e), credential) {
-            // A TLS alert from the server, when we presented a client
-            // certificate, is almost always the server refusing it.
-            (HttpError::ConnectionFailed(m), Credential::ClientCertificate { .. })
-                if m.contains("alert") =>
-            {
-                HttpError::ConnectionFailed(format!(
-                    "the server refused the TLS handshake with this connection's client certificate \
-                     (check that it is issued by a CA the server trusts, not expired, and meant for \
-                     client authentication; reconnect with the right one): {m}"
-                ))
-            }
-            // Under TLS 1.3 a server refuses a client certificate after the
-            // client's side of the handshake; the request can then lose the
-            // race and hyper only says the connection closed before use.
-            (HttpError::ConnectionFailed(m), Credential::ClientCertificate { .. })
-                if m.contains("connection was not ready") =>
-            {
-                HttpError::ConnectionFailed(format!(
-                    "the server closed the connection right after the TLS handshake, which with a \
-                     client certificate usually means it refused the certificate (check that it is \
-                     issued by a CA the server trusts, not expired, and meant for client \
-                     authentication; reconnect with the right one): {m}"
-                ))
+    builder.send().await.map_err(|e| {
+        let (error, cause) = request_failure(e);
+        match (error, credential) {
+            (HttpError::ConnectionFailed(m), Credential::ClientCertificate { .. }) => {
+                HttpError::ConnectionFailed(match cause {
+                    Cause::Other => m,
+                    // A TLS alert from the server, when we presented a
+                    // client certificate, is almost always the server
+                    // refusing it.
+                    Cause::TlsAlert => format!(
+                        "the server refused the TLS handshake with this connection's client \
+                         certificate ({CERTIFICATE_HINT}): {m}"
+                    ),
+                    // Under TLS 1.3 a server refuses a client certificate
+                    // after the client's side of the handshake; the request
+                    // can then lose the race and hyper only says the
+                    // connection closed before use.
+                    Cause::ClosedBeforeUse => format!(
+                        "the server closed the connection right after the TLS handshake, which \
+                         with a client certificate usually means it refused the certificate \
+                         ({CERTIFICATE_HINT}): {m}"
+                    ),
+                })
             }
             (e, _) => e,
-        })
+        }
+    })
 }
+
+/// What to check when a server refuses a client certificate.
+const CERTIFICATE_HINT: &str = "check that it is issued by a CA the server trusts, not expired, \
+     and meant for client authentication; reconnect with the right one";
 
 /// A header carrying the credential (marked sensitive).
 type CredentialHeader = (HeaderName, HeaderValue);
@@ -316,27 +332,41 @@ fn client_and_header(
             ))
         }
         Credential::ClientCertificate { cert_pem, key_pem } => {
-            let mut pem = Zeroizing::new(Vec::with_capacity(
-                cert_pem.len() + key_pem.expose_secret().len() + 1,
-            ));
-            pem.extend_from_slice(cert_pem.as_bytes());
-            pem.push(b'\n');
-            pem.extend_from_slice(key_pem.expose_secret().as_bytes());
-            let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
-            })?;
-            let client = build_client(
-                shared.policy,
-                &shared.limits,
-                &shared.extra_roots,
-                Some(identity),
-            )
-            .map_err(|e| {
-                HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
-            })?;
-            Ok((Arc::new(client), None))
+            let key_pem = key_pem.expose_secret();
+            let client = shared
+                .mtls_clients
+                .get_or_try_insert(Fingerprint::of(cert_pem, key_pem), || {
+                    mtls_client(call, cert_pem, key_pem)
+                })?;
+            Ok((client, None))
         }
     }
+}
+
+/// A client presenting `cert_pem` and `key_pem`, with the same address
+/// policy, limits and extra roots as the shared client.
+fn mtls_client(
+    call: &CallState,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<reqwest::Client>, HttpError> {
+    let unusable = |e: reqwest::Error| {
+        HttpError::CredentialUnavailable(format!("client certificate is unusable: {e}"))
+    };
+    let mut pem = Zeroizing::new(Vec::with_capacity(cert_pem.len() + key_pem.len() + 1));
+    pem.extend_from_slice(cert_pem.as_bytes());
+    pem.push(b'\n');
+    pem.extend_from_slice(key_pem.as_bytes());
+    let identity = reqwest::Identity::from_pem(&pem).map_err(unusable)?;
+    let shared = &call.shared;
+    build_client(
+        shared.policy,
+        &shared.limits,
+        &shared.extra_roots,
+        Some(identity),
+    )
+    .map(Arc::new)
+    .map_err(unusable)
 }
 
 async fn read_response(
@@ -404,32 +434,83 @@ fn credential_error(error: CredentialError) -> HttpError {
     HttpError::CredentialUnavailable(error.to_string())
 }
 
+/// What the causes of a failed request show, for the wording of a
+/// client-certificate failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The TLS peer sent a fatal alert (rustls `AlertReceived`).
+    TlsAlert,
+    /// hyper dropped the request before sending it: the connection closed
+    /// or was not ready (`hyper::Error::is_canceled`).
+    ClosedBeforeUse,
+    /// Anything else.
+    Other,
+}
+
 fn request_error(error: reqwest::Error) -> HttpError {
+    request_failure(error).0
+}
+
+/// The guest's error for a failed request, and what its causes show.
+fn request_failure(error: reqwest::Error) -> (HttpError, Cause) {
+    let mut cause = Cause::Other;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(e) = source {
         if let Some(refused) = e.downcast_ref::<DnsRefused>() {
-            return HttpError::DestinationNotAllowed(refused.to_string());
+            return (
+                HttpError::DestinationNotAllowed(refused.to_string()),
+                Cause::Other,
+            );
+        }
+        if is_tls_alert(e) {
+            cause = Cause::TlsAlert;
+        } else if cause == Cause::Other
+            && e.downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_canceled)
+        {
+            // hyper_util's own error is opaque (only `is_connect`), but the
+            // hyper error under it says whether the request was cancelled
+            // before it went out ("connection was not ready" / "connection
+            // closed"). A TLS alert found anywhere in the chain wins.
+            cause = Cause::ClosedBeforeUse;
         }
         source = e.source();
     }
     if error.is_timeout() {
-        HttpError::Timeout
-    } else {
-        // reqwest's own text is only "error sending request"; the causes
-        // say what went wrong (refused connection, TLS alert such as a
-        // rejected client certificate). The URL is left out: its query may
-        // carry a credential.
-        let error = error.without_url();
-        let mut message = error.to_string();
-        let mut cause = std::error::Error::source(&error);
-        while let Some(e) = cause {
-            let text = e.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            cause = e.source();
-        }
-        HttpError::ConnectionFailed(message)
+        return (HttpError::Timeout, cause);
     }
+    // reqwest's own text is only "error sending request"; the causes say
+    // what went wrong (refused connection, TLS alert such as a rejected
+    // client certificate). The URL is left out: its query may carry a
+    // credential.
+    let error = error.without_url();
+    let mut message = error.to_string();
+    let mut next = std::error::Error::source(&error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        next = e.source();
+    }
+    (HttpError::ConnectionFailed(message), cause)
+}
+
+/// Whether `error` is rustls's "received a fatal alert", or I/O errors
+/// wrapping one. tokio-rustls hands rustls errors up inside an `io::Error`
+/// (which the connector may wrap in another), and `io::Error::source()`
+/// skips the wrapped error itself, so the wrapped ones are looked at here.
+fn is_tls_alert(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(rustls::Error::AlertReceived(_)) = e.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        next = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    false
 }
