@@ -1504,13 +1504,19 @@ async fn run_invoke(
             ) = e.connector_error()
                 && !already_disconnected(state, &c).await
             {
-                let mut c = c.clone();
-                c.status = ConnectionStatus::Disconnected;
-                c.status_message =
-                    Some("The provider refused the credential. Reconnect the connection.".into());
-                c.provider_error = Some(message.clone());
-                c.updated_at = OffsetDateTime::now_utc();
-                let _ = state.repo.update_connection(&c).await;
+                // Only the status columns: a full-row save could undo an
+                // edit that landed while the call ran.
+                let marked = state
+                    .tokens
+                    .request_reconnect(
+                        crate::oauth::store_ref(&c),
+                        "The provider refused the credential. Reconnect the connection.",
+                        Some(message),
+                    )
+                    .await;
+                if let Err(error) = marked {
+                    tracing::warn!(connection = %c.id, %error, "could not mark connection disconnected");
+                }
             }
             Err(call_error(&e))
         }
