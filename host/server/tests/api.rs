@@ -616,11 +616,8 @@ async fn shared_folders_follow_membership_and_governance() {
     let t = start_server().await;
     let fake = start_fake_api("tok").await;
     let admin = Api::new(&t.base, Some(&t.admin_token));
-    let me = admin.get("/api/v1/me").await.body;
-    let tenant: plugboard_server::model::TenantId =
-        me["tenant_id"].as_str().unwrap().parse().unwrap();
-    let (alice, alice_token) = t.server.create_user(tenant, "alice", false).await.unwrap();
-    let (_, bob_token) = t.server.create_user(tenant, "bob", false).await.unwrap();
+    let (alice, alice_token) = t.add_user("alice", false).await;
+    let (_, bob_token) = t.add_user("bob", false).await;
     let alice_api = Api::new(&t.base, Some(&alice_token));
     let bob_api = Api::new(&t.base, Some(&bob_token));
 

@@ -12,11 +12,8 @@ use serde_json::json;
 async fn a_created_token_works_is_listed_without_its_secret_and_dies_when_revoked() {
     let t = start_server().await;
     let admin = Api::new(&t.base, Some(&t.admin_token));
-    let me = admin.get("/api/v1/me").await.body;
-    let tenant: plugboard_server::model::TenantId =
-        me["tenant_id"].as_str().unwrap().parse().unwrap();
-    let (_, alice_token) = t.server.create_user(tenant, "alice", false).await.unwrap();
-    let (_, bob_token) = t.server.create_user(tenant, "bob", false).await.unwrap();
+    let (_, alice_token) = t.add_user("alice", false).await;
+    let (_, bob_token) = t.add_user("bob", false).await;
     let alice = Api::new(&t.base, Some(&alice_token));
     let bob = Api::new(&t.base, Some(&bob_token));
 

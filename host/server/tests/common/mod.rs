@@ -69,6 +69,23 @@ impl TestServer {
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("data")
     }
+
+    /// A user of the first admin's tenant, and their API token.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        is_admin: bool,
+    ) -> (plugboard_server::repo::Bootstrap, String) {
+        let me = Api::new(&self.base, Some(&self.admin_token))
+            .get("/api/v1/me")
+            .await
+            .body;
+        let tenant = me["tenant_id"].as_str().unwrap().parse().unwrap();
+        self.server
+            .create_user(tenant, name, is_admin)
+            .await
+            .unwrap()
+    }
 }
 
 /// A loopback REST API that takes `Authorization: Bearer <token>`.
