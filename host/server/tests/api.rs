@@ -496,25 +496,19 @@ async fn pat_connection_lifecycle_end_to_end() {
     assert_error(&r, 404, "connection_not_found");
 
     // The audit log saw it all.
-    let r = api.get("/api/v1/audit").await;
-    let actions: Vec<&str> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for a in [
-        "connection.create",
-        "connection.edit",
-        "connection.set_default",
-        "connection.check",
-        "connection.reconnect",
-        "connection.delete_forced",
-        "connection.delete",
-    ] {
-        assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
-    }
+    assert_audited(
+        &api,
+        &[
+            "connection.create",
+            "connection.edit",
+            "connection.set_default",
+            "connection.check",
+            "connection.reconnect",
+            "connection.delete_forced",
+            "connection.delete",
+        ],
+    )
+    .await;
 
     api.assert_never_returned(token);
     api.assert_never_returned("rotated-elsewhere");

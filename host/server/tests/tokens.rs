@@ -119,17 +119,7 @@ async fn a_created_token_works_is_listed_without_its_secret_and_dies_when_revoke
     );
 
     // Audited, without the secrets.
-    let r = admin.get("/api/v1/audit").await;
-    let actions: Vec<&str> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for a in ["api_token.create", "api_token.revoke"] {
-        assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
-    }
+    assert_audited(&admin, &["api_token.create", "api_token.revoke"]).await;
     admin.assert_never_returned(&ci_token);
     admin.assert_never_returned(&laptop_token);
     t.server.shutdown().await.unwrap();

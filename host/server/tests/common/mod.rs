@@ -265,6 +265,21 @@ impl Api {
     }
 }
 
+/// Assert the tenant's audit log (read with `admin`) holds each of `actions`.
+pub async fn assert_audited(admin: &Api, actions: &[&str]) {
+    let r = admin.get("/api/v1/audit").await;
+    let found: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in actions {
+        assert!(found.contains(a), "audit lacks {a}: {found:?}");
+    }
+}
+
 /// Assert an error reply: status, stable code, and a non-empty message.
 #[track_caller]
 pub fn assert_error(reply: &Reply, status: u16, code: &str) {
