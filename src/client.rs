@@ -3,7 +3,8 @@
 //!
 //! The token comes from `--token` / `PLUGBOARD_TOKEN`, or else from the
 //! `admin-token` file in `PLUGBOARD_DATA_DIR` (default `./.plugboard`). It is
-//! sent only as a bearer header and never printed.
+//! sent only as a bearer header and never printed; the one token printed is
+//! a new one, once, by `tokens create`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -195,6 +196,26 @@ pub enum AppsCommand {
         /// A scope its tokens may carry, e.g. `PM.User.Read` (repeatable).
         #[arg(long = "scope", value_name = "SCOPE", required = true)]
         scopes: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    /// List your API tokens (ids, names, creation times; never the tokens).
+    List(#[command(flatten)] Conn),
+    /// Create an API token for yourself; it is printed once.
+    Create {
+        /// A label you will recognise, e.g. `ci`.
+        name: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Revoke an API token by id: yours, or (administrators) any of your
+    /// tenant's. It stops working at once.
+    Revoke {
+        id: String,
         #[command(flatten)]
         conn: Conn,
     },
@@ -1036,6 +1057,37 @@ pub async fn apps(cmd: AppsCommand) -> anyhow::Result<()> {
                     );
                 },
             )
+            .await
+        }
+    }
+}
+
+pub async fn tokens(cmd: TokensCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokensCommand::List(conn) => {
+            list_table(&conn, "/api/v1/tokens", &["id", "name", "created"], |t| {
+                vec![s(t, "id"), s(t, "name"), s(t, "created_at")]
+            })
+            .await
+        }
+        TokensCommand::Create { name, conn } => {
+            call_and_print(
+                &conn,
+                Method::POST,
+                "/api/v1/tokens",
+                Some(json!({ "name": name })),
+                |v| {
+                    println!("Created API token `{}` ({}).", s(v, "name"), s(v, "id"));
+                    println!("\nToken (shown once; store it now):\n\n  {}", s(v, "token"));
+                },
+            )
+            .await
+        }
+        TokensCommand::Revoke { id, conn } => {
+            let path = format!("/api/v1/tokens/{}", enc(&id));
+            call_and_print(&conn, Method::DELETE, &path, None, |_| {
+                println!("Revoked API token {id}")
+            })
             .await
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! This file parses arguments and prints; the rules live in the server.
 //! Tokens are read from `--token`/`PLUGBOARD_TOKEN` or the server's
-//! `admin-token` file and are never printed.
+//! `admin-token` file and are never printed (except a new one, once, by
+//! `tokens create`).
 
 mod client;
 mod local;
@@ -49,6 +50,9 @@ enum Command {
     /// Users of your tenant: console passwords.
     #[command(subcommand, alias = "user")]
     Users(client::UsersCommand),
+    /// Your API tokens: list, create, revoke.
+    #[command(subcommand, alias = "token")]
+    Tokens(client::TokensCommand),
     /// External applications of your organization (management APIs).
     #[command(subcommand, alias = "app")]
     Apps(client::AppsCommand),
@@ -148,6 +152,7 @@ async fn main() -> std::process::ExitCode {
         Command::Invoke(a) => client::invoke(a).await,
         Command::Users(c) => client::users(c).await,
         Command::Apps(c) => client::apps(c).await,
+        Command::Tokens(c) => client::tokens(c).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -323,6 +323,43 @@ fn the_admin_sets_a_console_password_from_the_environment() {
     assert_eq!(sign_in("short"), 401);
 }
 
+#[test]
+fn the_cli_creates_lists_and_revokes_api_tokens() {
+    let s = serve_with("tokens", &[]);
+    let created = json(&cli(&s, &["tokens", "create", "ci", "--json"]));
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("pb_"), "{created}");
+
+    // The table shows it by id and name, never the token; the new token works.
+    let table = ok(&cli(&s, &["tokens", "list", "--token", &token]));
+    assert!(table.starts_with("ID"), "{table}");
+    let row = table.lines().find(|l| l.contains(&id)).expect("listed");
+    assert!(row.contains("ci"), "{table}");
+    assert!(!table.contains(&token), "{table}");
+    let listed = json(&cli(&s, &["tokens", "list", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+
+    // Human create prints the token once, saying so.
+    let human = ok(&cli(&s, &["tokens", "create", "laptop"]));
+    assert!(
+        human.contains("shown once") && human.contains("pb_"),
+        "{human}"
+    );
+
+    let out = ok(&cli(&s, &["tokens", "revoke", &id]));
+    assert!(out.contains(&id), "{out}");
+    let refused = cli(&s, &["tokens", "list", "--token", &token]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("401"), "{err}");
+
+    let bad = cli(&s, &["tokens", "revoke", "not-a-uuid"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("invalid_id"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_prints_the_sign_in_url_and_waits_for_the_callback() {
     use plugboard_test_support::FakeZoom;

@@ -6,7 +6,7 @@
 //! the request straight into the repository's secret slots.
 //!
 //! Layout: one module per resource (`connections`, `connectors`, `folders`,
-//! `oauth_apps`), each with its routes, request/response types and OpenAPI
+//! `oauth_apps`, `tokens`), each with its routes, request/response types and OpenAPI
 //! annotations; `oauth` runs the OAuth flows of connections and serves
 //! `/provisioning_/callback`; `services` hands a connection's credential
 //! (through the token manager) to the runtime; `session` signs console users
@@ -29,6 +29,7 @@ pub mod repo;
 pub mod services;
 pub mod session;
 mod system;
+pub mod tokens;
 pub mod triggers;
 
 use std::net::SocketAddr;
@@ -140,6 +141,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         (name = "connections", description = "Connections in folders: the whole lifecycle, and invoking operations"),
         (name = "connectors", description = "Bundled and uploaded connectors"),
         (name = "folders", description = "Folders, identity, organization settings, audit"),
+        (name = "tokens", description = "Your API tokens: list, create, revoke"),
         (name = "triggers", description = "Trigger subscriptions, the pull API, deliveries, dead letters, operator events")
     )
 )]
@@ -156,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(oauth_apps::routes())
         .merge(external_apps::routes())
+        .merge(tokens::routes())
         .merge(triggers::routes())
         .split_for_parts();
     utoipa::Modify::modify(&system::CommonErrors, &mut api);

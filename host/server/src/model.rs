@@ -55,6 +55,17 @@ id_type!(/// A folder: a personal workspace or a shared folder.
     FolderId);
 id_type!(/// A connection: one authenticated account of one connector.
     ConnectionId);
+id_type!(/// An API token's public id (opaque; says nothing about the token).
+    ApiTokenId);
+
+/// An API token as its owner sees it: never the token, never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: ApiTokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
 
 /// Who is calling: resolved from the bearer token on every request.
 #[derive(Debug, Clone)]

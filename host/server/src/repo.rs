@@ -77,6 +77,22 @@ pub trait Repo: Send + Sync + 'static {
     /// Remember an API token by its SHA-256 (the token itself is never stored).
     async fn add_api_token(&self, user: UserId, token_sha256: &str) -> RepoResult<()>;
     async fn principal_by_token(&self, token_sha256: &str) -> RepoResult<Option<Principal>>;
+    /// Remember a named API token of `user` by its SHA-256.
+    async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_sha256: &str,
+    ) -> RepoResult<ApiToken>;
+    /// `user`'s API tokens, oldest first.
+    async fn api_tokens(&self, user: UserId) -> RepoResult<Vec<ApiToken>>;
+    /// Revoke `user`'s token `id`; refused by [`Repo::principal_by_token`]
+    /// at once. [`RepoError::NotFound`] when `user` has no such token.
+    async fn revoke_api_token(&self, user: UserId, id: ApiTokenId) -> RepoResult<()>;
+    /// Revoke token `id` of any user of `tenant` (administrators), at once;
+    /// returns its owner. [`RepoError::NotFound`] when the tenant has none such.
+    async fn revoke_tenant_api_token(&self, tenant: TenantId, id: ApiTokenId)
+    -> RepoResult<UserId>;
     async fn org_settings(&self, org: OrgId) -> RepoResult<OrgSettings>;
     async fn set_org_settings(&self, org: OrgId, settings: OrgSettings) -> RepoResult<()>;
 

@@ -56,6 +56,9 @@ async fn openapi_document_parses_and_lists_the_routes() {
         ("/api/v1/settings/oauth-apps/{connector}", "delete"),
         ("/provisioning_/callback", "get"),
         ("/api/v1/external-apps", "post"),
+        ("/api/v1/tokens", "get"),
+        ("/api/v1/tokens", "post"),
+        ("/api/v1/tokens/{id}", "delete"),
         ("/api/v1/triggers", "get"),
         ("/api/v1/triggers", "post"),
         ("/api/v1/triggers/{id}", "get"),
@@ -493,25 +496,19 @@ async fn pat_connection_lifecycle_end_to_end() {
     assert_error(&r, 404, "connection_not_found");
 
     // The audit log saw it all.
-    let r = api.get("/api/v1/audit").await;
-    let actions: Vec<&str> = r
-        .body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for a in [
-        "connection.create",
-        "connection.edit",
-        "connection.set_default",
-        "connection.check",
-        "connection.reconnect",
-        "connection.delete_forced",
-        "connection.delete",
-    ] {
-        assert!(actions.contains(&a), "audit lacks {a}: {actions:?}");
-    }
+    assert_audited(
+        &api,
+        &[
+            "connection.create",
+            "connection.edit",
+            "connection.set_default",
+            "connection.check",
+            "connection.reconnect",
+            "connection.delete_forced",
+            "connection.delete",
+        ],
+    )
+    .await;
 
     api.assert_never_returned(token);
     api.assert_never_returned("rotated-elsewhere");
@@ -613,11 +610,8 @@ async fn shared_folders_follow_membership_and_governance() {
     let t = start_server().await;
     let fake = start_fake_api("tok").await;
     let admin = Api::new(&t.base, Some(&t.admin_token));
-    let me = admin.get("/api/v1/me").await.body;
-    let tenant: plugboard_server::model::TenantId =
-        me["tenant_id"].as_str().unwrap().parse().unwrap();
-    let (alice, alice_token) = t.server.create_user(tenant, "alice", false).await.unwrap();
-    let (_, bob_token) = t.server.create_user(tenant, "bob", false).await.unwrap();
+    let (alice, alice_token) = t.add_user("alice", false).await;
+    let (_, bob_token) = t.add_user("bob", false).await;
     let alice_api = Api::new(&t.base, Some(&alice_token));
     let bob_api = Api::new(&t.base, Some(&bob_token));
 

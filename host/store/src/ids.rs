@@ -105,6 +105,10 @@ id_type!(
     AuditEventId
 );
 id_type!(
+    /// An API token's public id (opaque; never derived from the token).
+    ApiTokenId
+);
+id_type!(
     /// An operator webhook (a tenant's receiver of operator events).
     OperatorWebhookId
 );

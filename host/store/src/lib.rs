@@ -53,8 +53,8 @@ pub use identity::{
     Role,
 };
 pub use ids::{
-    AuditEventId, ConnectionId, ConnectorId, FolderId, OperatorWebhookId, OrganizationId,
-    PendingAuthorizationId, Scope, TenantId, TriggerId, UserId,
+    ApiTokenId, AuditEventId, ConnectionId, ConnectorId, FolderId, OperatorWebhookId,
+    OrganizationId, PendingAuthorizationId, Scope, TenantId, TriggerId, UserId,
 };
 pub use oauth_apps::{OAUTH_APP_DEFAULT_FIELD, OAuthAppDefault};
 pub use operator_webhooks::{OPERATOR_WEBHOOK_FIELD, OperatorWebhook};
@@ -66,7 +66,9 @@ pub use secrets::{
     CONNECTOR_SECRET_FIELD, CREDENTIAL_FIELD, Credential, NewPendingAuthorization, PKCE_FIELD,
     PendingAuthorization,
 };
-pub use server_support::{ConnectionReference, ConnectionSettings, ConnectionState, TokenOwner};
+pub use server_support::{
+    ApiToken, ConnectionReference, ConnectionSettings, ConnectionState, TokenOwner,
+};
 pub use store::{Store, StoreOptions};
 pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};
 pub use token_cache::DEFAULT_TOKEN_CACHE_TTL;

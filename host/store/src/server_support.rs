@@ -7,11 +7,11 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db::{now_ms, on_db};
+use crate::db::{from_ms, now_ms, on_db};
 use crate::tenancy::FolderRow;
 use crate::{
-    ConnectionId, ConnectionStatus, Folder, FolderId, OrganizationId, Scope, Store, StoreError,
-    TenantId, User, UserId,
+    ApiTokenId, ConnectionId, ConnectionStatus, Folder, FolderId, OrganizationId, Scope, Store,
+    StoreError, TenantId, User, UserId,
 };
 
 /// Who an API token or console session belongs to.
@@ -25,6 +25,19 @@ pub struct TokenOwner {
     pub user_name: String,
     /// Tenant administrator.
     pub is_admin: bool,
+}
+
+/// An API token as its owner sees it: never the token, never its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Public id (for listing and revoking).
+    pub id: ApiTokenId,
+    /// Whose token it is.
+    pub user: UserId,
+    /// Label chosen at creation, e.g. `ci`.
+    pub name: String,
+    /// When it was made.
+    pub created_at: OffsetDateTime,
 }
 
 /// Something that uses a connection (a process, an app, ...).
@@ -148,13 +161,32 @@ impl Store {
             .map(|u| (Scope::new(org, tenant.into()), u, admin)))
     }
 
-    /// Remembers an API token of a tenant user by its SHA-256 (hex).
+    /// Remembers an API token of a tenant user by its SHA-256 (hex), named
+    /// `default` (see [`Store::create_api_token`]).
     pub async fn add_api_token(&self, user: UserId, token_sha256: &str) -> Result<(), StoreError> {
+        self.create_api_token(user, "default", token_sha256)
+            .await
+            .map(|_| ())
+    }
+
+    /// Remembers an API token of a tenant user by its SHA-256 (hex) under
+    /// a label (`name`, e.g. `ci`); returns its public id, by which it is
+    /// listed and revoked.
+    pub async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_sha256: &str,
+    ) -> Result<ApiToken, StoreError> {
+        let id = ApiTokenId::new();
+        let created_at = now_ms();
         let n = on_db!(self.db(), pool => sqlx::query(
-                "INSERT INTO api_tokens (token_sha256, user_id, org_id, tenant_id, created_at) \
-                 SELECT $1, user_id, org_id, tenant_id, $2 FROM tenant_users WHERE user_id = $3")
+                "INSERT INTO api_tokens (id, name, token_sha256, user_id, org_id, tenant_id, created_at) \
+                 SELECT $1, $2, $3, user_id, org_id, tenant_id, $4 FROM tenant_users WHERE user_id = $5")
+            .bind(id)
+            .bind(name)
             .bind(token_sha256)
-            .bind(now_ms())
+            .bind(created_at)
             .bind(user)
             .execute(pool)
             .await
@@ -163,7 +195,72 @@ impl Store {
         if n == 0 {
             return Err(no_tenant_user(user));
         }
-        Ok(())
+        Ok(ApiToken {
+            id,
+            user,
+            name: name.to_owned(),
+            created_at: from_ms(created_at),
+        })
+    }
+
+    /// A user's API tokens, oldest first (never their hashes).
+    pub async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
+        let rows: Vec<(ApiTokenId, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, created_at FROM api_tokens WHERE user_id = $1 \
+                 ORDER BY created_at, id")
+            .bind(user)
+            .fetch_all(pool)
+            .await
+            .map_err(StoreError::query("list API tokens"))?);
+        Ok(rows
+            .into_iter()
+            .map(|(id, name, created_at)| ApiToken {
+                id,
+                user,
+                name,
+                created_at: from_ms(created_at),
+            })
+            .collect())
+    }
+
+    /// Revokes `user`'s token `id`: it is refused from now on, also by
+    /// this store's token cache. False if `user` has no such token.
+    pub async fn delete_api_token(&self, user: UserId, id: ApiTokenId) -> Result<bool, StoreError> {
+        let Some(hash): Option<String> = on_db!(self.db(), pool => sqlx::query_scalar(
+                "DELETE FROM api_tokens WHERE id = $1 AND user_id = $2 RETURNING token_sha256")
+            .bind(id)
+            .bind(user)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("delete API token"))?)
+        else {
+            return Ok(false);
+        };
+        self.inner.token_owners.forget_token(&hash);
+        Ok(true)
+    }
+
+    /// Revokes token `id` of any user of the scope's tenant (administrators);
+    /// returns its owner, `None` if the tenant has no such token.
+    pub async fn delete_tenant_api_token(
+        &self,
+        scope: &Scope,
+        id: ApiTokenId,
+    ) -> Result<Option<UserId>, StoreError> {
+        let Some((hash, owner)): Option<(String, UserId)> = on_db!(self.db(), pool => sqlx::query_as(
+                "DELETE FROM api_tokens WHERE id = $1 AND org_id = $2 AND tenant_id = $3 \
+                 RETURNING token_sha256, user_id")
+            .bind(id)
+            .bind(scope.org)
+            .bind(scope.tenant)
+            .fetch_optional(pool)
+            .await
+            .map_err(StoreError::query("delete API token"))?)
+        else {
+            return Ok(None);
+        };
+        self.inner.token_owners.forget_token(&hash);
+        Ok(Some(owner))
     }
 
     /// Who the token with this SHA-256 (hex) belongs to.

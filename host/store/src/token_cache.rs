@@ -9,7 +9,8 @@
 //!
 //! What changes an answer, and how this cache keeps up:
 //! - a user deleted through this store (`Store::delete_user`) is forgotten
-//!   at once;
+//!   at once, and so is a token revoked through it
+//!   (`Store::delete_api_token`, `Store::delete_tenant_api_token`);
 //! - anything else, or a change made by another process (another replica
 //!   on PostgreSQL, a CLI writing the database directly), is seen when the
 //!   entry expires: at most the TTL later. A TTL of zero turns the cache
@@ -40,6 +41,9 @@ pub(crate) struct TokenOwnerCache {
 struct Entries {
     ttl: Duration,
     by_hash: HashMap<String, (TokenOwner, Instant)>,
+    /// When something was last forgotten: a lookup that started before it
+    /// may have read the row just deleted, so its answer is not kept.
+    forgot_at: Option<Instant>,
 }
 
 impl TokenOwnerCache {
@@ -48,6 +52,7 @@ impl TokenOwnerCache {
             inner: Mutex::new(Entries {
                 ttl: DEFAULT_TOKEN_CACHE_TTL,
                 by_hash: HashMap::new(),
+                forgot_at: None,
             }),
         }
     }
@@ -77,7 +82,7 @@ impl TokenOwnerCache {
     /// query runs is not remembered for longer than the TTL.
     pub(crate) fn put(&self, token_sha256: &str, owner: TokenOwner, looked_up: Instant) {
         let mut e = self.entries();
-        if e.ttl.is_zero() {
+        if e.ttl.is_zero() || e.forgot_at.is_some_and(|f| f >= looked_up) {
             return;
         }
         if e.by_hash.len() >= MAX_ENTRIES {
@@ -91,11 +96,18 @@ impl TokenOwnerCache {
             .insert(token_sha256.to_owned(), (owner, looked_up));
     }
 
+    /// Forget one token (revoked).
+    pub(crate) fn forget_token(&self, token_sha256: &str) {
+        let mut e = self.entries();
+        e.by_hash.remove(token_sha256);
+        e.forgot_at = Some(Instant::now());
+    }
+
     /// Forget every token of `user` (deleted).
     pub(crate) fn forget_user(&self, user: UserId) {
-        self.entries()
-            .by_hash
-            .retain(|_, (owner, _)| owner.user != user);
+        let mut e = self.entries();
+        e.by_hash.retain(|_, (owner, _)| owner.user != user);
+        e.forgot_at = Some(Instant::now());
     }
 }
 
@@ -115,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn remembers_until_the_ttl_and_forgets_deleted_users() {
+    fn remembers_until_the_ttl_and_forgets_deleted_users_and_revoked_tokens() {
         let cache = TokenOwnerCache::new();
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         cache.put("ha", owner(a), Instant::now());
@@ -126,6 +138,26 @@ mod tests {
         cache.forget_user(UserId(a));
         assert_eq!(cache.get("ha"), None, "a deleted user's token is forgotten");
         assert_eq!(cache.get("hb"), Some(owner(b)), "other users are kept");
+
+        cache.put("hd", owner(b), Instant::now());
+        cache.forget_token("hd");
+        assert_eq!(cache.get("hd"), None, "a revoked token is forgotten");
+        assert_eq!(
+            cache.get("hb"),
+            Some(owner(b)),
+            "the user's other tokens are kept"
+        );
+
+        // A lookup that started before the revocation may have read the
+        // deleted row: its answer is not remembered.
+        let before = Instant::now();
+        cache.forget_token("he");
+        cache.put("he", owner(b), before);
+        assert_eq!(
+            cache.get("he"),
+            None,
+            "a lookup older than a revocation is not kept"
+        );
 
         // An entry looked up longer ago than the TTL is not served.
         let old = Instant::now() - DEFAULT_TOKEN_CACHE_TTL - Duration::from_millis(1);

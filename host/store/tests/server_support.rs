@@ -21,6 +21,7 @@ on_both_backends!(
     default_oauth_apps_are_sealed_and_stay_in_their_tenant,
     a_token_owner_is_remembered_briefly_and_forgotten_with_its_user,
     a_connection_for_use_carries_its_folder_access_and_the_asked_secret,
+    named_tokens_are_listed_and_a_revoked_one_is_refused_at_once,
 );
 
 async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
@@ -408,4 +409,68 @@ async fn a_connection_for_use_carries_its_folder_access_and_the_asked_secret(bac
         .unwrap()
         .unwrap();
     assert!(for_bob.user_is_member);
+}
+
+async fn named_tokens_are_listed_and_a_revoked_one_is_refused_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, ua) = tenant(&store, "a", false).await;
+    let (b, ub) = tenant(&store, "b", true).await;
+    let (ci_hash, laptop_hash) = ("1".repeat(64), "2".repeat(64));
+    let ci = store.create_api_token(ua, "ci", &ci_hash).await.unwrap();
+    let laptop = store
+        .create_api_token(ua, "laptop", &laptop_hash)
+        .await
+        .unwrap();
+    store.add_api_token(ub, &"3".repeat(64)).await.unwrap();
+    assert_ne!(ci.id, laptop.id);
+
+    let listed = store.list_api_tokens(ua).await.unwrap();
+    assert_eq!(listed, vec![ci.clone(), laptop.clone()]);
+    let theirs = store.list_api_tokens(ub).await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].name, "default");
+
+    // Both tokens work and are now remembered by the token cache.
+    assert_eq!(store.token_owner(&ci_hash).await.unwrap().unwrap().user, ua);
+    assert_eq!(
+        store.token_owner(&laptop_hash).await.unwrap().unwrap().user,
+        ua
+    );
+
+    // Another user cannot revoke it; neither can another tenant's admin.
+    assert!(!store.delete_api_token(ub, ci.id).await.unwrap());
+    assert_eq!(
+        store.delete_tenant_api_token(&b, ci.id).await.unwrap(),
+        None
+    );
+    assert!(store.token_owner(&ci_hash).await.unwrap().is_some());
+
+    // Its owner can, and it is refused at once although it was cached.
+    assert!(store.delete_api_token(ua, ci.id).await.unwrap());
+    assert!(
+        store.token_owner(&ci_hash).await.unwrap().is_none(),
+        "a revoked token stops working at once"
+    );
+    assert!(
+        !store.delete_api_token(ua, ci.id).await.unwrap(),
+        "only once"
+    );
+    assert_eq!(
+        store.list_api_tokens(ua).await.unwrap(),
+        vec![laptop.clone()]
+    );
+
+    // The tenant's admin variant revokes any token of the tenant.
+    assert_eq!(
+        store.delete_tenant_api_token(&a, laptop.id).await.unwrap(),
+        Some(ua)
+    );
+    assert!(store.token_owner(&laptop_hash).await.unwrap().is_none());
+    assert!(store.list_api_tokens(ua).await.unwrap().is_empty());
+    assert_eq!(
+        db.scalar("SELECT COUNT(*) FROM api_tokens WHERE id IS NULL")
+            .await,
+        0
+    );
 }

@@ -171,6 +171,15 @@ pub(crate) fn principal_of(o: st::TokenOwner) -> Principal {
     }
 }
 
+fn api_token_of(t: st::ApiToken) -> ApiToken {
+    ApiToken {
+        id: ApiTokenId(t.id.0),
+        user_id: UserId(t.user.0),
+        name: t.name,
+        created_at: t.created_at,
+    }
+}
+
 fn err(e: StoreError) -> RepoError {
     match e {
         e if e.is_not_found() => RepoError::NotFound,
@@ -288,6 +297,51 @@ impl Repo for StoreRepo {
             .await
             .map_err(err)?
             .map(principal_of))
+    }
+
+    async fn create_api_token(
+        &self,
+        user: UserId,
+        name: &str,
+        token_sha256: &str,
+    ) -> RepoResult<ApiToken> {
+        self.store
+            .create_api_token(st::UserId(user.0), name, token_sha256)
+            .await
+            .map(api_token_of)
+            .map_err(err)
+    }
+
+    async fn api_tokens(&self, user: UserId) -> RepoResult<Vec<ApiToken>> {
+        let tokens = self
+            .store
+            .list_api_tokens(st::UserId(user.0))
+            .await
+            .map_err(err)?;
+        Ok(tokens.into_iter().map(api_token_of).collect())
+    }
+
+    async fn revoke_api_token(&self, user: UserId, id: ApiTokenId) -> RepoResult<()> {
+        let found = self
+            .store
+            .delete_api_token(st::UserId(user.0), st::ApiTokenId(id.0))
+            .await
+            .map_err(err)?;
+        found.then_some(()).ok_or(RepoError::NotFound)
+    }
+
+    async fn revoke_tenant_api_token(
+        &self,
+        tenant: TenantId,
+        id: ApiTokenId,
+    ) -> RepoResult<UserId> {
+        let scope = self.scope(tenant).await?;
+        let owner = self
+            .store
+            .delete_tenant_api_token(&scope, st::ApiTokenId(id.0))
+            .await
+            .map_err(err)?;
+        owner.map(|u| UserId(u.0)).ok_or(RepoError::NotFound)
     }
 
     async fn org_settings(&self, org: OrgId) -> RepoResult<OrgSettings> {

@@ -69,6 +69,23 @@ impl TestServer {
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("data")
     }
+
+    /// A user of the first admin's tenant, and their API token.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        is_admin: bool,
+    ) -> (plugboard_server::repo::Bootstrap, String) {
+        let me = Api::new(&self.base, Some(&self.admin_token))
+            .get("/api/v1/me")
+            .await
+            .body;
+        let tenant = me["tenant_id"].as_str().unwrap().parse().unwrap();
+        self.server
+            .create_user(tenant, name, is_admin)
+            .await
+            .unwrap()
+    }
 }
 
 /// A loopback REST API that takes `Authorization: Bearer <token>`.
@@ -245,6 +262,21 @@ impl Api {
                 "a response body contained a secret: {b}"
             );
         }
+    }
+}
+
+/// Assert the tenant's audit log (read with `admin`) holds each of `actions`.
+pub async fn assert_audited(admin: &Api, actions: &[&str]) {
+    let r = admin.get("/api/v1/audit").await;
+    let found: Vec<&str> = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in actions {
+        assert!(found.contains(a), "audit lacks {a}: {found:?}");
     }
 }
 
