@@ -16,7 +16,9 @@
 # Settings (environment): DURATION (seconds, default 15), CONNECTIONS
 # (default 32), DELAY_MS (loopback API latency, default 0: the proxy's own
 # cost), PLUGBOARD_LOG (default `warn`; `info` logs every request),
-# LOADGEN (oha|wrk), CARGO_TARGET_DIR (default ./target).
+# LOADGEN (oha|wrk), CARGO_TARGET_DIR (default ./target), SERVER_BIN (a
+# `plugboard` binary to load instead of the fresh build: compare two builds
+# by running the script once with each, alternately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,7 +81,7 @@ API=$(address_from "$work/api.out" "listening on")
 
 step "plugboard serve"
 PLUGBOARD_DATA_DIR="$work/data" PLUGBOARD_LISTEN=127.0.0.1:0 \
-    "$BIN/plugboard" serve --allow-loopback-egress >"$work/serve.out" 2>&1 &
+    "${SERVER_BIN:-$BIN/plugboard}" serve --allow-loopback-egress >"$work/serve.out" 2>&1 &
 pids+=($!)
 SERVER=$(address_from "$work/serve.out" "Plugboard listening on")
 TOKEN=$(cat "$work/data/admin-token")

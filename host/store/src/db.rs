@@ -126,6 +126,10 @@ impl Db {
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max_connections)
+                    // A pooled connection to a local file cannot go stale;
+                    // the default ping before every acquire doubled the
+                    // hops to SQLite's worker thread for each query.
+                    .test_before_acquire(false)
                     .connect_with(opts)
                     .await
                     .map_err(err)?;
