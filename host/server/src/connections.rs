@@ -1481,7 +1481,7 @@ async fn run_invoke(
     let services = services::with_stored_token(state, &c, stored_token);
     match entry
         .loaded
-        .invoke(&ctx, services, operation, &input_text)
+        .invoke(&ctx, services.clone(), operation, &input_text)
         .await
     {
         Ok(output) => {
@@ -1504,19 +1504,12 @@ async fn run_invoke(
             ) = e.connector_error()
                 && !already_disconnected(state, &c).await
             {
-                // Only the status columns: a full-row save could undo an
-                // edit that landed while the call ran.
-                let marked = state
-                    .tokens
-                    .request_reconnect(
-                        crate::oauth::store_ref(&c),
+                services
+                    .mark_disconnected(
                         "The provider refused the credential. Reconnect the connection.",
-                        Some(message),
+                        message,
                     )
                     .await;
-                if let Err(error) = marked {
-                    tracing::warn!(connection = %c.id, %error, "could not mark connection disconnected");
-                }
             }
             Err(call_error(&e))
         }

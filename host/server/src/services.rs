@@ -115,6 +115,20 @@ fn credential_error(e: AuthError) -> CredentialError {
 }
 
 impl Services {
+    /// Mark the connection Disconnected with `message` for people and the
+    /// provider's own words. Only the status columns change: a full-row
+    /// save could undo an edit that landed while a call ran. A failure is
+    /// logged; the caller's own error is what the user needs to see.
+    pub async fn mark_disconnected(&self, message: &str, provider_message: &str) {
+        let marked = self
+            .tokens
+            .request_reconnect(self.store_ref, message, Some(provider_message))
+            .await;
+        if let Err(error) = marked {
+            tracing::warn!(connection = %self.connection, %error, "could not mark connection disconnected");
+        }
+    }
+
     async fn bearer(&self) -> Result<Credential, CredentialError> {
         let token = self
             .tokens
@@ -235,12 +249,7 @@ impl ConnectionServices for Services {
         if self.candidate.is_some() {
             return;
         }
-        let marked = self
-            .tokens
-            .request_reconnect(self.store_ref, CONNECTOR_RECONNECT_MESSAGE, Some(&message))
+        self.mark_disconnected(CONNECTOR_RECONNECT_MESSAGE, &message)
             .await;
-        if let Err(error) = marked {
-            tracing::warn!(connection = %self.connection, %error, "could not mark connection disconnected");
-        }
     }
 }
