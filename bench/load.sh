@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Load benchmark of `plugboard serve` (not run by CI; figures in BENCHMARKS.md).
 #
-# Starts a loopback API (bench/src/main.rs, hyper, fixed JSON), a fresh
-# `plugboard serve` (release build) with a `pat` connection to it, then in
-# the same run loads
-#   direct:  GET  <api>/user
-#   proxied: POST <server>/api/v1/connections/<id>/invoke/request {"path":"/user"}
-# with the same client settings, and prints requests/s, p50, p99 and the
-# proxied/direct ratios.
+# Starts a loopback API (bench/src/main.rs, hyper, fixed JSON), the bare
+# proxy (bench/src/bare_proxy.rs: axum + reqwest and nothing else, the
+# floor of any proxy on this machine) and a fresh `plugboard serve`
+# (release build) with a `pat` connection to the API, then in the same run
+# loads
+#   direct:     GET  <api>/user
+#   bare proxy: POST <bare>/invoke {"path":"/user"}
+#   proxied:    POST <server>/api/v1/connections/<id>/invoke/request {"path":"/user"}
+# with the same client settings, and prints requests/s, p50, p99, each
+# proxy's CPU per request and the ratios.
 #
 # Load generator (LOADGEN): `oha` if on PATH, else `wrk` (`apt-get install
 # wrk`) if on PATH, else `oha` installed with `cargo install oha --locked`
@@ -79,10 +82,17 @@ step "loopback API (delay ${DELAY_MS} ms)"
 pids+=($!)
 API=$(address_from "$work/api.out" "listening on")
 
+step "bare proxy (the floor: axum + reqwest, nothing else)"
+"$BIN/bare-proxy" "$API" bench-token >"$work/bare.out" 2>&1 &
+BARE_PID=$!
+pids+=("$BARE_PID")
+BARE=$(address_from "$work/bare.out" "listening on")
+
 step "plugboard serve"
 PLUGBOARD_DATA_DIR="$work/data" PLUGBOARD_LISTEN=127.0.0.1:0 \
     "${SERVER_BIN:-$BIN/plugboard}" serve --allow-loopback-egress >"$work/serve.out" 2>&1 &
-pids+=($!)
+SERVER_PID=$!
+pids+=("$SERVER_PID")
 SERVER=$(address_from "$work/serve.out" "Plugboard listening on")
 TOKEN=$(cat "$work/data/admin-token")
 
@@ -127,39 +137,61 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad.group(1) if bad else 0}")'
 direct() {
     if [ "$LOADGEN" = oha ]; then run_oha "$API/user"; else run_wrk "$API/user"; fi
 }
-proxied() {
+# POST $BODY to url $1 with bearer token $2, as the load generator can.
+post_invoke() {
     if [ "$LOADGEN" = oha ]; then
-        run_oha "$INVOKE" -m POST -H "authorization: Bearer $TOKEN" \
+        run_oha "$1" -m POST -H "authorization: Bearer $2" \
             -H 'content-type: application/json' -d "$BODY"
     else
-        cat >"$work/invoke.lua" <<EOF
+        cat >"$work/invoke-$2.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$BODY'
-wrk.headers["authorization"] = "Bearer $TOKEN"
+wrk.headers["authorization"] = "Bearer $2"
 wrk.headers["content-type"] = "application/json"
 EOF
-        run_wrk "$INVOKE" "$work/invoke.lua"
+        run_wrk "$1" "$work/invoke-$2.lua"
     fi
+}
+proxied() { post_invoke "$INVOKE" "$TOKEN"; }
+bare() { post_invoke "$BARE/invoke" bench-token; }
+
+# CPU a proxy used (user + system, clock ticks): divided by the requests
+# served it is its cost per request, a figure that moves less than
+# throughput when the load generator and the API take more or less of the
+# shared cores.
+ticks_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The CPU per request of process $1 over a run of $3 requests/s that
+# started at $2 ticks.
+cpu_per_request() {
+    python3 -c "print(f'{($(ticks_of "$1") - $2) / $(getconf CLK_TCK) * 1e6 / ($3 * $DURATION):.0f}')"
 }
 
 step "warm-up (component cache, connection pools)"
 DURATION=2 proxied >/dev/null
 DURATION=2 direct >/dev/null
+DURATION=2 bare >/dev/null
 
 step "direct: GET $API/user (${DURATION}s, $CONNECTIONS connections)"
 read -r d_rps d_p50 d_p99 d_bad < <(direct)
+step "bare proxy: POST $BARE/invoke (${DURATION}s, $CONNECTIONS connections)"
+ticks_before=$(ticks_of "$BARE_PID")
+read -r b_rps b_p50 b_p99 b_bad < <(bare)
+b_cpu=$(cpu_per_request "$BARE_PID" "$ticks_before" "$b_rps")
 step "proxied: POST .../invoke/request (${DURATION}s, $CONNECTIONS connections)"
+ticks_before=$(ticks_of "$SERVER_PID")
 read -r p_rps p_p50 p_p99 p_bad < <(proxied)
+p_cpu=$(cpu_per_request "$SERVER_PID" "$ticks_before" "$p_rps")
 
 cat <<EOF
 
 machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load average $(cut -d' ' -f1-3 /proc/loadavg)
 load generator: $LOADGEN, ${DURATION}s, $CONNECTIONS connections; loopback API delay ${DELAY_MS} ms; PLUGBOARD_LOG=$PLUGBOARD_LOG
 
-| target  | requests/s | p50 (ms) | p99 (ms) | non-200 |
-|---------|-----------:|---------:|---------:|--------:|
-| direct  | $d_rps | $d_p50 | $d_p99 | $d_bad |
-| proxied | $p_rps | $p_p50 | $p_p99 | $p_bad |
-
+| target  | requests/s | p50 (ms) | p99 (ms) | non-200 | CPU per request (µs) |
+|---------|-----------:|---------:|---------:|--------:|---------------------:|
+| direct  | $d_rps | $d_p50 | $d_p99 | $d_bad | - |
+| bare proxy | $b_rps | $b_p50 | $b_p99 | $b_bad | $b_cpu |
+| proxied | $p_rps | $p_p50 | $p_p99 | $p_bad | $p_cpu |
+proxied/bare proxy: p50 $(python3 -c "print(f'{$p_p50/$b_p50:.2f}')")x, p99 $(python3 -c "print(f'{$p_p99/$b_p99:.2f}')")x, throughput $(python3 -c "print(f'{$p_rps/$b_rps:.2f}')")x
 proxied/direct: p50 $(python3 -c "print(f'{$p_p50/$d_p50:.2f}')")x, p99 $(python3 -c "print(f'{$p_p99/$d_p99:.2f}')")x, throughput $(python3 -c "print(f'{$p_rps/$d_rps:.2f}')")x
 EOF

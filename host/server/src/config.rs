@@ -21,6 +21,7 @@
 //! | `limits.request_body_bytes` | `PLUGBOARD_REQUEST_BODY_BYTES`            | `1 MiB` |
 //! | `limits.component_bytes`    | `PLUGBOARD_COMPONENT_BYTES`               | `32 MiB` |
 //! | `token_cache_ms`            | `PLUGBOARD_TOKEN_CACHE_MS`                | `2000` (0: off) |
+//! | `connection_cache_ms`       | `PLUGBOARD_CONNECTION_CACHE_MS`           | `2000` (0: off) |
 //! | `connectors.<id>.client_id` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID`      | none |
 //! | `connectors.<id>.client_secret` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_SECRET` | none |
 //! | `connectors.<id>.base_url`  | `PLUGBOARD_CONNECTOR_<ID>_BASE_URL`       | the connector's own |
@@ -143,6 +144,7 @@ struct FileConfig {
     #[serde(default)]
     limits: Option<Limits>,
     token_cache_ms: Option<u64>,
+    connection_cache_ms: Option<u64>,
     #[serde(default)]
     connectors: BTreeMap<String, ConnectorSettings>,
 }
@@ -177,11 +179,20 @@ pub struct Config {
     /// another replica keeps working here at most this long; see
     /// `plugboard_store::token_cache`.
     pub token_cache_ms: u64,
+    /// How long a call reuses what it read of a connection (row, folder
+    /// access, sealed PAT), milliseconds (0: every call reads the
+    /// database). A change made through another replica reaches calls here
+    /// at most this late; see `plugboard_store::ttl_cache`.
+    pub connection_cache_ms: u64,
     pub connectors: BTreeMap<String, ConnectorSettings>,
 }
 
 fn default_token_cache_ms() -> u64 {
     plugboard_store::DEFAULT_TOKEN_CACHE_TTL.as_millis() as u64
+}
+
+fn default_connection_cache_ms() -> u64 {
+    plugboard_store::DEFAULT_CONNECTION_CACHE_TTL.as_millis() as u64
 }
 
 /// Why the configuration could not be built. Each names the key and source.
@@ -230,6 +241,7 @@ impl Config {
             egress: Egress::default(),
             limits: Limits::default(),
             token_cache_ms: default_token_cache_ms(),
+            connection_cache_ms: default_connection_cache_ms(),
             connectors: BTreeMap::new(),
         }
     }
@@ -356,6 +368,10 @@ impl Config {
         env_num!("PLUGBOARD_COMPONENT_BYTES", limits.component_bytes);
         let mut token_cache_ms = file.token_cache_ms.unwrap_or_else(default_token_cache_ms);
         env_num!("PLUGBOARD_TOKEN_CACHE_MS", token_cache_ms);
+        let mut connection_cache_ms = file
+            .connection_cache_ms
+            .unwrap_or_else(default_connection_cache_ms);
+        env_num!("PLUGBOARD_CONNECTION_CACHE_MS", connection_cache_ms);
 
         // connectors: file, then env, then flags
         let mut connectors = file.connectors.clone();
@@ -420,6 +436,7 @@ impl Config {
             egress,
             limits,
             token_cache_ms,
+            connection_cache_ms,
             connectors,
         })
     }
@@ -568,6 +585,7 @@ mod tests {
 listen = "127.0.0.1:1"
 public_url = "https://file.example"
 token_cache_ms = 100
+connection_cache_ms = 100
 [egress]
 allow_private = true
 [limits]
@@ -593,6 +611,7 @@ client_secret = "file-secret"
                 ("PLUGBOARD_CONNECTOR_MY_API_BASE_URL", "https://api.example"),
                 ("PLUGBOARD_CALL_HTTP_CALLS", "3"),
                 ("PLUGBOARD_TOKEN_CACHE_MS", "0"),
+                ("PLUGBOARD_CONNECTION_CACHE_MS", "0"),
             ]),
         )
         .unwrap();
@@ -605,6 +624,7 @@ client_secret = "file-secret"
         assert_eq!(c.limits.call_timeout_ms, 5);
         assert_eq!(c.limits.http_calls, 3);
         assert_eq!(c.token_cache_ms, 0, "the environment beats the file");
+        assert_eq!(c.connection_cache_ms, 0);
         let zoom = &c.connectors["zoom"];
         assert_eq!(zoom.client_id.as_deref(), Some("from-env"));
         assert_eq!(zoom.client_secret.as_ref().unwrap().expose(), "file-secret");

@@ -36,7 +36,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::etag;
 use crate::identity::Caller;
 use crate::model::*;
-use crate::repo::{ConnectionFilter, ConnectionForUse, RepoError};
+use crate::repo::{ConnectionFilter, ConnectionForUse, Recency, RepoError};
 use crate::services;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -272,20 +272,41 @@ pub async fn visible_connection(
     caller: &Caller,
     id: ConnectionId,
 ) -> ApiResult<Connection> {
-    Ok(usable_connection(state, caller, id, None).await?.connection)
+    Ok(usable_connection(state, caller, id, None, Recency::Current)
+        .await?
+        .connection)
 }
 
-/// [`visible_connection`], with the secret slot `secret` read in the same
-/// round trip (a call's stored PAT).
+/// The connection `id` for a call through it, if the caller may use its
+/// folder (otherwise 404), with its stored PAT (if any) read in the same
+/// round trip; may be what was read a moment ago (see [`Recency::ForCall`]).
+async fn callable_connection(
+    state: &AppState,
+    caller: &Caller,
+    id: ConnectionId,
+) -> ApiResult<ConnectionForUse> {
+    usable_connection(
+        state,
+        caller,
+        id,
+        Some(services::FIELD_TOKEN),
+        Recency::ForCall,
+    )
+    .await
+}
+
+/// The connection `id` with the secret slot `secret`, if the caller may
+/// use its folder; otherwise 404.
 async fn usable_connection(
     state: &AppState,
     caller: &Caller,
     id: ConnectionId,
     secret: Option<&str>,
+    recency: Recency,
 ) -> ApiResult<ConnectionForUse> {
     match state
         .repo
-        .connection_for_use(caller.tenant_id, id, caller.user_id, secret)
+        .connection_for_use(caller.tenant_id, id, caller.user_id, secret, recency)
         .await
         .map_err(ApiError::internal)?
     {
@@ -1546,7 +1567,7 @@ async fn invoke(
 ) -> ApiResult<Json<InvokeResult>> {
     let id = parse_id(&id, "connection")?;
     let Json(input) = body?;
-    let found = usable_connection(&state, &caller, id, Some(services::FIELD_TOKEN)).await?;
+    let found = callable_connection(&state, &caller, id).await?;
     run_invoke(
         &state,
         &caller,
@@ -1574,7 +1595,7 @@ async fn invoke_default(
     entry_for(&state, &caller, &req.connector)?;
     let (c, stored_token) = match req.connection_id {
         Some(id) => {
-            let found = usable_connection(&state, &caller, id, Some(services::FIELD_TOKEN)).await?;
+            let found = callable_connection(&state, &caller, id).await?;
             let c = found.connection;
             if c.connector_id != req.connector {
                 return Err(ApiError::bad_request(

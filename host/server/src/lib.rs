@@ -336,6 +336,7 @@ pub async fn start_with_triggers(
             )
         })?;
     store.set_token_cache_ttl(Duration::from_millis(config.token_cache_ms));
+    store.set_connection_cache_ttl(Duration::from_millis(config.connection_cache_ms));
     let repo: Arc<dyn Repo> = Arc::new(repo::store::StoreRepo::new(store.clone()));
     let first = identity::ensure_first_admin(repo.as_ref(), &config.data_dir).await?;
 

@@ -36,6 +36,18 @@ pub struct ConnectionForUse {
     pub secret: Option<Redacted>,
 }
 
+/// How current [`Repo::connection_for_use`]'s answer must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recency {
+    /// Read now (the management API: what people see and edit).
+    Current,
+    /// May be what was read up to the connection cache's TTL ago
+    /// (`PLUGBOARD_CONNECTION_CACHE_MS`); a change made through this process
+    /// is seen at once, one made by another replica within the TTL. For
+    /// calls through the connection, the hot path.
+    ForCall,
+}
+
 /// Filters for listing connections; all optional and combined with AND.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionFilter {
@@ -141,6 +153,7 @@ pub trait Repo: Send + Sync + 'static {
         id: ConnectionId,
         user: UserId,
         secret: Option<&str>,
+        recency: Recency,
     ) -> RepoResult<Option<ConnectionForUse>>;
     /// Save every mutable field of an existing connection.
     async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;

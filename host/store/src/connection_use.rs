@@ -6,16 +6,62 @@
 //!
 //! Like the rest of the store this never decides permissions; it hands the
 //! server the facts ([`ConnectionForUse`]) and the server decides.
+//!
+//! [`Store::connection_for_call`] answers from memory for a short time (a
+//! [`crate::ttl_cache`], default [`DEFAULT_CONNECTION_CACHE_TTL`]): a busy
+//! automation calls through the same connection thousands of times a
+//! second. The secret is kept sealed there and unsealed per call. Every
+//! write through this store that changes an answer (the connection row, its
+//! secrets, folder membership, a deleted user, key rotation) forgets the
+//! affected entries when it is written; a change made by another replica is
+//! seen within the TTL. [`Store::connection_for_use`] always reads the
+//! database, for the management API.
 
 use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
-use plugboard_vault::SecretBytes;
+use plugboard_vault::{Sealed, SecretBytes};
 use uuid::Uuid;
 
 use crate::connections::{CONNECTION_COLUMNS, ConnectionRow};
 use crate::db::on_db;
 use crate::secrets::sealed_from;
+use crate::ttl_cache::TtlCache;
 use crate::{Connection, ConnectionId, FolderKind, Scope, Store, StoreError, UserId};
+
+/// How long [`Store::connection_for_call`] answers from memory unless told
+/// otherwise ([`Store::set_connection_cache_ttl`]).
+pub const DEFAULT_CONNECTION_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// At most this many (connection, user, secret) answers are remembered.
+const MAX_ENTRIES: usize = 10_000;
+
+/// What a call asked for: the answer depends on the user (membership) and
+/// on the secret slot read with the row.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct UseKey {
+    scope: Scope,
+    id: ConnectionId,
+    user: UserId,
+    secret: Option<String>,
+}
+
+/// An answer as remembered: the secret still sealed.
+#[derive(Clone)]
+pub(crate) struct SealedUse {
+    connection: Connection,
+    folder_kind: FolderKind,
+    folder_owner: Option<UserId>,
+    user_is_member: bool,
+    sealed: Option<Sealed>,
+}
+
+/// The remembered answers of [`Store::connection_for_call`].
+pub(crate) type ConnectionUseCache = TtlCache<UseKey, SealedUse>;
+
+pub(crate) fn new_connection_use_cache() -> ConnectionUseCache {
+    TtlCache::new(DEFAULT_CONNECTION_CACHE_TTL, MAX_ENTRIES)
+}
 
 /// A connection with who may use it and, when asked for, one secret.
 #[derive(Debug)]
@@ -69,7 +115,8 @@ static SQL: LazyLock<String> = LazyLock::new(|| {
 impl Store {
     /// Connection `id` of `scope` as a call by `user` needs it, with the
     /// connector secret `secret` (as [`Store::get_connector_secret`] would
-    /// read it) when given; `None` if there is no such connection.
+    /// read it) when given; `None` if there is no such connection. Always
+    /// read from the database.
     pub async fn connection_for_use(
         &self,
         scope: &Scope,
@@ -77,6 +124,69 @@ impl Store {
         user: UserId,
         secret: Option<&str>,
     ) -> Result<Option<ConnectionForUse>, StoreError> {
+        match self.read_connection_use(scope, id, user, secret).await? {
+            Some(found) => Ok(Some(self.unseal_use(scope, id, secret, found).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Store::connection_for_use`] for a call through the connection:
+    /// answered from memory when the same question was read less than the
+    /// connection cache's TTL ago (see the [module docs](self)).
+    pub async fn connection_for_call(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        user: UserId,
+        secret: Option<&str>,
+    ) -> Result<Option<ConnectionForUse>, StoreError> {
+        let cache = &self.inner.connection_uses;
+        let key = UseKey {
+            scope: *scope,
+            id,
+            user,
+            secret: secret.map(str::to_owned),
+        };
+        let found = match cache.get(&key) {
+            Some(found) => found,
+            None => {
+                let looked_up = Instant::now();
+                let Some(found) = self.read_connection_use(scope, id, user, secret).await? else {
+                    return Ok(None);
+                };
+                cache.put(key, found.clone(), looked_up);
+                found
+            }
+        };
+        Ok(Some(self.unseal_use(scope, id, secret, found).await?))
+    }
+
+    /// How long [`Store::connection_for_call`] answers from memory (default
+    /// [`DEFAULT_CONNECTION_CACHE_TTL`]; zero: always from the database).
+    pub fn set_connection_cache_ttl(&self, ttl: Duration) {
+        self.inner.connection_uses.set_ttl(ttl);
+    }
+
+    /// Forget what [`Store::connection_for_call`] remembers of connection
+    /// `id`: its row or its secrets were just written.
+    pub(crate) fn connection_changed(&self, id: ConnectionId) {
+        self.inner.connection_uses.forget(|key, _| key.id == id);
+    }
+
+    /// Forget everything [`Store::connection_for_call`] remembers: a change
+    /// that reaches several connections (a default moved, a folder's
+    /// members, a deleted user, re-sealed secrets) was just written.
+    pub(crate) fn connections_changed(&self) {
+        self.inner.connection_uses.forget_all();
+    }
+
+    async fn read_connection_use(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        user: UserId,
+        secret: Option<&str>,
+    ) -> Result<Option<SealedUse>, StoreError> {
         let row: Option<Row> = on_db!(self.db(), pool => sqlx::query_as(SQL.as_str())
             .bind(id)
             .bind(scope.org)
@@ -97,19 +207,35 @@ impl Store {
             (Some(kv), Some(nonce), Some(ct)) => Some(sealed_from(kv, nonce, ct)),
             _ => None,
         };
-        let secret = match (sealed, secret) {
+        Ok(Some(SealedUse {
+            connection: row.connection.into_connection()?,
+            folder_kind: FolderKind::parse(&row.folder_kind)?,
+            folder_owner: row.folder_owner.map(Into::into),
+            user_is_member: row.user_is_member,
+            sealed,
+        }))
+    }
+
+    async fn unseal_use(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        secret: Option<&str>,
+        found: SealedUse,
+    ) -> Result<ConnectionForUse, StoreError> {
+        let secret = match (found.sealed, secret) {
             (Some(sealed), Some(name)) => Some(
                 self.unseal_connector_secret(scope, id, name, &sealed)
                     .await?,
             ),
             _ => None,
         };
-        Ok(Some(ConnectionForUse {
-            connection: row.connection.into_connection()?,
-            folder_kind: FolderKind::parse(&row.folder_kind)?,
-            folder_owner: row.folder_owner.map(Into::into),
-            user_is_member: row.user_is_member,
+        Ok(ConnectionForUse {
+            connection: found.connection,
+            folder_kind: found.folder_kind,
+            folder_owner: found.folder_owner,
+            user_is_member: found.user_is_member,
             secret,
-        }))
+        })
     }
 }

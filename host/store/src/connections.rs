@@ -304,6 +304,8 @@ impl Store {
                 .map_err(StoreError::write("create connection", "connection"))?;
             tx.commit().await.map_err(StoreError::query("commit"))?;
         });
+        // The folder's other connections may have lost their default.
+        self.connections_changed();
         self.existing_connection(scope, id).await
     }
 
@@ -329,6 +331,7 @@ impl Store {
         if rows == 0 {
             return Err(not_found(id));
         }
+        self.connection_changed(id);
         self.existing_connection(scope, id).await
     }
 
@@ -465,6 +468,7 @@ impl Store {
                 actual,
             });
         }
+        self.connection_changed(id);
         self.existing_connection(scope, id).await
     }
 
@@ -561,6 +565,8 @@ impl Store {
             let _ = n; // 0: it already was the default
             tx.commit().await.map_err(StoreError::query("commit"))?;
         });
+        // The folder's other connections may have lost their default.
+        self.connections_changed();
         self.existing_connection(scope, id).await
     }
 
@@ -618,7 +624,10 @@ impl Store {
             .await
             .map(|r| r.rows_affected()));
         match res {
-            Ok(n) => Ok(n > 0),
+            Ok(n) => {
+                self.connection_changed(id);
+                Ok(n > 0)
+            }
             Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => {
                 Err(StoreError::InUse {
                     what: "connection",

@@ -223,6 +223,8 @@ impl Store {
         });
         // Their API tokens went with them (ON DELETE CASCADE).
         self.inner.token_owners.forget_user(user);
+        // So did their folder memberships.
+        self.connections_changed();
         Ok(n > 0)
     }
 

@@ -38,10 +38,11 @@ mod store;
 mod tenancy;
 pub mod token_cache;
 mod triggers;
+pub mod ttl_cache;
 mod vault_keys;
 
 pub use audit::{AuditEvent, AuditFilter, NewAuditEvent};
-pub use connection_use::ConnectionForUse;
+pub use connection_use::{ConnectionForUse, DEFAULT_CONNECTION_CACHE_TTL};
 pub use connections::{
     Connection, ConnectionFilter, ConnectionPatch, ConnectionStatus, NewConnection,
 };

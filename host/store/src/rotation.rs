@@ -304,6 +304,8 @@ impl Store {
             .await
             .map_err(StoreError::query("finish re-encrypt pass"))?
             .rows_affected());
+        // Remembered secrets are sealed under the keys of before the pass.
+        self.connections_changed();
         Ok(report)
     }
 

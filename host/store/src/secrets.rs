@@ -299,6 +299,7 @@ impl Store {
         if n == 0 {
             return Err(crate::connections::not_found(connection));
         }
+        self.connection_changed(connection);
         Ok(())
     }
 
@@ -357,6 +358,7 @@ impl Store {
             .await
             .map_err(StoreError::query("delete connector secret"))?
             .rows_affected());
+        self.connection_changed(connection);
         Ok(n > 0)
     }
 

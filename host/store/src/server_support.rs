@@ -267,7 +267,7 @@ impl Store {
     /// Answered from memory when looked up less than the token cache's TTL
     /// ago (see [`crate::token_cache`]).
     pub async fn token_owner(&self, token_sha256: &str) -> Result<Option<TokenOwner>, StoreError> {
-        let cache = &self.inner.token_owners;
+        let cache = self.inner.token_owners.cache();
         if let Some(owner) = cache.get(token_sha256) {
             return Ok(Some(owner));
         }
@@ -283,7 +283,7 @@ impl Store {
             .map_err(StoreError::query("token owner"))?);
         let owner = row.map(TokenOwner::from_row);
         if let Some(owner) = &owner {
-            cache.put(token_sha256, owner.clone(), looked_up);
+            cache.put(token_sha256.to_owned(), owner.clone(), looked_up);
         }
         Ok(owner)
     }
@@ -412,6 +412,7 @@ impl Store {
         if n == 0 {
             return Err(crate::connections::not_found(id));
         }
+        self.connection_changed(id);
         Ok(())
     }
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use plugboard_vault::{RootKeySource, Vault};
 
 use crate::StoreError;
+use crate::connection_use::{ConnectionUseCache, new_connection_use_cache};
 use crate::db::{Database, Db};
 use crate::token_cache::TokenOwnerCache;
 
@@ -64,6 +65,7 @@ pub(crate) struct Inner {
     pub(crate) db: Db,
     pub(crate) vault: Vault,
     pub(crate) token_owners: TokenOwnerCache,
+    pub(crate) connection_uses: ConnectionUseCache,
 }
 
 impl Store {
@@ -85,6 +87,7 @@ impl Store {
                 db,
                 vault,
                 token_owners: TokenOwnerCache::new(),
+                connection_uses: new_connection_use_cache(),
             }),
         };
         if store.pending_reencrypt().await? {
@@ -113,7 +116,7 @@ impl Store {
     /// [`crate::DEFAULT_TOKEN_CACHE_TTL`]; zero: always from the database).
     /// See [`crate::token_cache`] for what that means for revocation.
     pub fn set_token_cache_ttl(&self, ttl: Duration) {
-        self.inner.token_owners.set_ttl(ttl);
+        self.inner.token_owners.cache().set_ttl(ttl);
     }
 
     /// `sqlite` or `postgres`.

@@ -523,6 +523,7 @@ impl Store {
             .await
             .map_err(StoreError::write("add folder member", "folder member"))?
             .rows_affected());
+        self.connections_changed();
         Ok(())
     }
 
@@ -543,6 +544,7 @@ impl Store {
             .await
             .map_err(StoreError::query("remove folder member"))?
             .rows_affected());
+        self.connections_changed();
         Ok(n > 0)
     }
 

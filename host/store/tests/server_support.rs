@@ -21,6 +21,7 @@ on_both_backends!(
     default_oauth_apps_are_sealed_and_stay_in_their_tenant,
     a_token_owner_is_remembered_briefly_and_forgotten_with_its_user,
     a_connection_for_use_carries_its_folder_access_and_the_asked_secret,
+    a_connection_for_a_call_is_remembered_until_this_store_changes_it,
     named_tokens_are_listed_and_a_revoked_one_is_refused_at_once,
 );
 
@@ -409,6 +410,114 @@ async fn a_connection_for_use_carries_its_folder_access_and_the_asked_secret(bac
         .unwrap()
         .unwrap();
     assert!(for_bob.user_is_member);
+}
+
+async fn a_connection_for_a_call_is_remembered_until_this_store_changes_it(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    let (a, ua) = tenant(&store, "a", true).await;
+    let bob = store.create_user(a.org, "bob", "Bob", None).await.unwrap();
+    store.add_tenant_user(&a, bob.id, false).await.unwrap();
+    let shared = store
+        .create_shared_folder(&a, "Team", Some(ua))
+        .await
+        .unwrap();
+    let c = store
+        .create_connection(
+            &a,
+            NewConnection::new(shared.id, "pat", "personal_access_token", "P"),
+        )
+        .await
+        .unwrap();
+    store
+        .put_connector_secret(&a, c.id, "token", b"first")
+        .await
+        .unwrap();
+    let call = |user| {
+        let store = store.clone();
+        async move {
+            store
+                .connection_for_call(&a, c.id, user, Some("token"))
+                .await
+                .unwrap()
+        }
+    };
+    let token = |found: Option<plugboard_store::ConnectionForUse>| {
+        found.unwrap().secret.map(|s| s.expose().to_vec())
+    };
+    assert_eq!(token(call(ua).await), Some(b"first".to_vec()));
+
+    // A change behind the store's back (another replica, raw SQL) reaches
+    // calls only when the remembered answer expires; the management read
+    // sees it at once.
+    db.exec("UPDATE connections SET name = 'renamed elsewhere' WHERE name = 'P'")
+        .await
+        .unwrap();
+    assert_eq!(call(ua).await.unwrap().connection.name, "P", "from memory");
+    let current = store
+        .connection_for_use(&a, c.id, ua, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.connection.name, "renamed elsewhere");
+
+    // Changes through the store apply to the very next call: the secret,
+    // the status, membership, deletion.
+    store
+        .put_connector_secret(&a, c.id, "token", b"second")
+        .await
+        .unwrap();
+    let found = call(ua).await.unwrap();
+    assert_eq!(found.connection.name, "renamed elsewhere");
+    assert_eq!(found.secret.unwrap().expose(), b"second");
+    store
+        .set_connection_status(&a, c.id, ConnectionStatus::Disconnected, Some("gone"), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        call(ua).await.unwrap().connection.status,
+        ConnectionStatus::Disconnected
+    );
+    assert!(!call(bob.id).await.unwrap().user_is_member);
+    store
+        .add_folder_member(&a, shared.id, bob.id, "member")
+        .await
+        .unwrap();
+    assert!(call(bob.id).await.unwrap().user_is_member, "added: at once");
+    store
+        .remove_folder_member(&a, shared.id, bob.id)
+        .await
+        .unwrap();
+    assert!(
+        !call(bob.id).await.unwrap().user_is_member,
+        "removed: at once"
+    );
+    assert!(store.delete_connection(&a, c.id).await.unwrap());
+    assert!(call(ua).await.is_none(), "deleted: at once");
+
+    // A zero TTL reads the database for every call.
+    store.set_connection_cache_ttl(std::time::Duration::ZERO);
+    let d = store
+        .create_connection(
+            &a,
+            NewConnection::new(shared.id, "pat", "personal_access_token", "D"),
+        )
+        .await
+        .unwrap();
+    let name_of = || async {
+        store
+            .connection_for_call(&a, d.id, ua, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .connection
+            .name
+    };
+    assert_eq!(name_of().await, "D");
+    db.exec("UPDATE connections SET name = 'E' WHERE name = 'D'")
+        .await
+        .unwrap();
+    assert_eq!(name_of().await, "E");
 }
 
 async fn named_tokens_are_listed_and_a_revoked_one_is_refused_at_once(backend: Backend) {

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use plugboard_store::{self as st, Scope, Store, StoreError};
 use time::OffsetDateTime;
 
-use super::{Bootstrap, ConnectionFilter, ConnectionForUse, Repo, RepoError, RepoResult};
+use super::{Bootstrap, ConnectionFilter, ConnectionForUse, Recency, Repo, RepoError, RepoResult};
 use crate::config::Redacted;
 use crate::model::*;
 
@@ -548,14 +548,23 @@ impl Repo for StoreRepo {
         id: ConnectionId,
         user: UserId,
         secret: Option<&str>,
+        recency: Recency,
     ) -> RepoResult<Option<ConnectionForUse>> {
         let scope = self.scope(tenant).await?;
-        let Some(found) = self
-            .store
-            .connection_for_use(&scope, st::ConnectionId(id.0), st::UserId(user.0), secret)
-            .await
-            .map_err(err)?
-        else {
+        let (id, user_id) = (st::ConnectionId(id.0), st::UserId(user.0));
+        let found = match recency {
+            Recency::Current => {
+                self.store
+                    .connection_for_use(&scope, id, user_id, secret)
+                    .await
+            }
+            Recency::ForCall => {
+                self.store
+                    .connection_for_call(&scope, id, user_id, secret)
+                    .await
+            }
+        };
+        let Some(found) = found.map_err(err)? else {
             return Ok(None);
         };
         let secret = match (&found.secret, secret) {
