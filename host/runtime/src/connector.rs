@@ -426,6 +426,7 @@ impl LoadedConnector {
             manifest: self.manifest.clone(),
             shared: self.shared.clone(),
             http_calls: 0,
+            destination: None,
         }
     }
 

@@ -167,23 +167,40 @@ async fn send(call: &mut CallState, request: Request) -> Result<Response, HttpEr
     .await
 }
 
-/// The base URL (operator override, else the manifest's, with `{field}`s
-/// filled) and the declared hosts, then the guest's URL against them.
-fn target_url(call: &CallState, requested: &str) -> Result<Url, EgressError> {
-    let ctx = &call.ctx;
+/// Where a call's requests may go: the base URL (operator override, else
+/// the manifest's, with `{field}`s filled) and the declared hosts. Worked
+/// out on the call's first request and kept for the rest (see
+/// `CallState::destination`).
+pub(crate) struct Destination {
+    base: Url,
+    hosts: ApiHosts,
+}
+
+fn destination(ctx: &CallContext, manifest: &Manifest) -> Result<Destination, EgressError> {
     let base = match &ctx.base_url_override {
         Some(url) => url.clone(),
-        None => fill_template(&call.manifest.base_url, &ctx.config)
+        None => fill_template(&manifest.base_url, &ctx.config)
             .map_err(|e| EgressError::Invalid(format!("base-url {e}")))?,
     };
     let base = Url::parse(&base)
         .map_err(|e| EgressError::Invalid(format!("base URL `{base}` is malformed: {e}")))?;
     let hosts = ApiHosts::resolve(
-        &call.manifest.api_hosts,
+        &manifest.api_hosts,
         &ctx.config,
         ctx.base_url_override.as_deref(),
     )?;
-    resolve_url(&base, requested, &hosts)
+    Ok(Destination { base, hosts })
+}
+
+/// The guest's URL against the call's [`Destination`].
+fn target_url(call: &mut CallState, requested: &str) -> Result<Url, EgressError> {
+    let destination = call
+        .destination
+        .get_or_insert_with(|| destination(&call.ctx, &call.manifest));
+    match destination {
+        Ok(d) => resolve_url(&d.base, requested, &d.hosts),
+        Err(e) => Err(e.clone()),
+    }
 }
 
 fn literal_ip(url: &Url) -> Option<IpAddr> {

@@ -19,6 +19,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Shared;
+use crate::egress::EgressError;
 use crate::limits::{CallLimiter, CallLimits};
 use crate::services::{CallContext, ConnectionServices};
 use crate::wit::latest;
@@ -47,6 +48,9 @@ pub(crate) struct CallState {
     /// Where the credential goes, resolved once per call; the error, if
     /// config cannot fill the placement, is reported on the first request.
     pub(crate) token_placement: Result<Option<TokenPlacement>, String>,
+    /// Base URL and declared hosts, resolved on the first HTTP request
+    /// (most calls make one; parsing them per request showed in profiles).
+    pub(crate) destination: Option<Result<http::Destination, EgressError>>,
 }
 
 impl HostState {
