@@ -13,7 +13,6 @@
 //! Usage: `bare-proxy API_URL TOKEN [ADDR]` (default `127.0.0.1:0`). Prints
 //! `listening on http://<addr>` once bound.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -68,12 +67,7 @@ async fn main() -> std::io::Result<()> {
     let usage = "usage: bare-proxy API_URL TOKEN [ADDR]";
     let api = args.next().ok_or_else(|| std::io::Error::other(usage))?;
     let token = args.next().ok_or_else(|| std::io::Error::other(usage))?;
-    let addr: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:0")
-        .parse()
-        .map_err(|e| std::io::Error::other(format!("ADDR: {e}; expected e.g. 127.0.0.1:9000")))?;
+    let addr = plugboard_bench::listen_addr(args.next())?;
     let upstream = Arc::new(Upstream {
         client: reqwest::Client::builder()
             .build()

@@ -7,7 +7,6 @@
 //! real API's latency; the bench compares proxied and direct at both.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,12 +38,7 @@ async fn answer(
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let addr: SocketAddr = args
-        .next()
-        .as_deref()
-        .unwrap_or("127.0.0.1:0")
-        .parse()
-        .map_err(|e| std::io::Error::other(format!("ADDR: {e}; expected e.g. 127.0.0.1:9000")))?;
+    let addr = plugboard_bench::listen_addr(args.next())?;
     let delay = Duration::from_millis(
         args.next()
             .as_deref()
