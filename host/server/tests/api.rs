@@ -699,6 +699,41 @@ async fn shared_folders_follow_membership_and_governance() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(admin.post("/api/v1/connections", body).await.status, 201);
+
+    // Calls remember the connection they read for a moment
+    // (PLUGBOARD_CONNECTION_CACHE_MS), but a change made through this
+    // server applies to the very next call: a removed member is refused,
+    // a deleted connection is gone.
+    let invoke = format!("/api/v1/connections/{id}/invoke/request");
+    let call = json!({"path": "/items"});
+    assert_eq!(alice_api.post(&invoke, call.clone()).await.status, 200);
+    assert_eq!(alice_api.post(&invoke, call.clone()).await.status, 200);
+    let r = admin
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/folders/{shared}/members"),
+            Some(json!({"members": []})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_error(
+        &alice_api.post(&invoke, call.clone()).await,
+        404,
+        "connection_not_found",
+    );
+    assert_eq!(admin.post(&invoke, call.clone()).await.status, 200);
+    assert_eq!(
+        admin
+            .delete(&format!("/api/v1/connections/{id}"))
+            .await
+            .status,
+        204
+    );
+    assert_error(
+        &admin.post(&invoke, call).await,
+        404,
+        "connection_not_found",
+    );
     t.server.shutdown().await.unwrap();
 }
 
