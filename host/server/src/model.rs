@@ -221,6 +221,10 @@ pub struct Connection {
     pub updated_by: UserId,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// The row's version, bumped by every change (the API's ETag), read
+    /// with the row so the two always agree; 0 until the row is stored.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// Something that uses a connection (a trigger, a process, an app).

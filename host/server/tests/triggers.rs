@@ -58,6 +58,7 @@ async fn zoom_connection_row(server: &RunningServer, owner: &Bootstrap) -> Conne
         updated_by: user,
         created_at: now,
         updated_at: now,
+        version: 0,
     };
     server.state.repo.insert_connection(&conn).await.unwrap();
     conn.id

@@ -129,6 +129,7 @@ impl StoreRepo {
             updated_by: c.updated_by.map(|u| UserId(u.0)).unwrap_or(created_by),
             created_at: c.created_at,
             updated_at: c.updated_at,
+            version: c.version,
         })
     }
 
