@@ -17,7 +17,7 @@
 //! seen within the TTL. [`Store::connection_for_use`] always reads the
 //! database, for the management API.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use plugboard_vault::{Sealed, SecretBytes};
@@ -56,8 +56,10 @@ pub(crate) struct SealedUse {
     sealed: Option<Sealed>,
 }
 
-/// The remembered answers of [`Store::connection_for_call`].
-pub(crate) type ConnectionUseCache = TtlCache<UseKey, SealedUse>;
+/// The remembered answers of [`Store::connection_for_call`]. Shared
+/// (`Arc`) so a hit holds the cache's lock only to count a reference; the
+/// row is copied out after the lock is released.
+pub(crate) type ConnectionUseCache = TtlCache<UseKey, Arc<SealedUse>>;
 
 pub(crate) fn new_connection_use_cache() -> ConnectionUseCache {
     TtlCache::new(DEFAULT_CONNECTION_CACHE_TTL, MAX_ENTRIES)
@@ -148,13 +150,13 @@ impl Store {
             secret: secret.map(str::to_owned),
         };
         let found = match cache.get(&key) {
-            Some(found) => found,
+            Some(found) => Arc::unwrap_or_clone(found),
             None => {
                 let looked_up = Instant::now();
                 let Some(found) = self.read_connection_use(scope, id, user, secret).await? else {
                     return Ok(None);
                 };
-                cache.put(key, found.clone(), looked_up);
+                cache.put(key, Arc::new(found.clone()), looked_up);
                 found
             }
         };
