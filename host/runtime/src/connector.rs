@@ -4,8 +4,9 @@
 //! granted scopes).
 //!
 //! Owns: [`LoadedConnector`] and the plain result types of its exports.
-//! Must never: run guest code outside [`crate::sandbox`], or keep anything
-//! from one call for the next.
+//! Must never: run guest code outside [`crate::sandbox`], or keep guest
+//! state from one call for the next (only the per-context
+//! [`crate::call_plan`], which holds none).
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use wasmtime::component::Component;
 
 use crate::Shared;
 use crate::cache::sha256_hex;
+use crate::call_plan::CallPlans;
 use crate::error::{CallError, ConnectorError, RuntimeError};
 use crate::imports::CallState;
 use crate::sandbox::{Export, Outcome};
@@ -58,6 +60,8 @@ pub struct LoadedConnector {
     pub(crate) label: String,
     sha256: String,
     contract: String,
+    /// Resolved per-context call data (see [`crate::call_plan`]).
+    plans: CallPlans,
     from_cache: bool,
 }
 
@@ -156,6 +160,7 @@ pub(crate) async fn load(
         sha256,
         contract,
         from_cache,
+        plans: CallPlans::default(),
     };
     let wit_manifest = match loaded.run(Export::Manifest, None).await {
         Ok(Outcome::Manifest(m)) => m,
@@ -420,13 +425,11 @@ impl LoadedConnector {
 
     fn call_state(&self, ctx: &CallContext, services: Arc<dyn ConnectionServices>) -> CallState {
         CallState {
-            token_placement: crate::imports::http::resolve_token_placement(&self.manifest, ctx),
-            ctx: ctx.clone(),
+            plan: self.plans.get(&self.manifest, ctx),
             services,
             manifest: self.manifest.clone(),
             shared: self.shared.clone(),
             http_calls: 0,
-            destination: None,
         }
     }
 

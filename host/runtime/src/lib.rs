@@ -20,6 +20,7 @@ pub mod services;
 pub mod wit;
 
 mod cache;
+mod call_plan;
 mod connector;
 mod engine;
 mod imports;

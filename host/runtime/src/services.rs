@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 /// Who and what one call runs for. Plain data; the server builds it from
 /// the connection record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CallContext {
     pub tenant_id: String,
     pub connection_id: String,

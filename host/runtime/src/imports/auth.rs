@@ -15,7 +15,7 @@ impl Host for HostState {
         let call = self.call("auth.connection")?;
         let manifest = &call.manifest;
         let config = call
-            .ctx
+            .ctx()
             .config
             .iter()
             .filter(|(name, _)| {
@@ -26,10 +26,10 @@ impl Host for HostState {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Ok(ConnectionInfo {
-            connection_id: call.ctx.connection_id.clone(),
-            auth_kind: call.ctx.auth_kind.into(),
-            granted_scopes: call.ctx.granted_scopes.clone(),
-            account_id: call.ctx.account_id.clone(),
+            connection_id: call.ctx().connection_id.clone(),
+            auth_kind: call.ctx().auth_kind.into(),
+            granted_scopes: call.ctx().granted_scopes.clone(),
+            account_id: call.ctx().account_id.clone(),
             config,
         })
     }
@@ -38,8 +38,8 @@ impl Host for HostState {
         let call = self.call("auth.request-reconnect")?;
         let message = crate::imports::log::truncate(&message, 2048).to_string();
         tracing::info!(
-            tenant = %call.ctx.tenant_id,
-            connection = %call.ctx.connection_id,
+            tenant = %call.ctx().tenant_id,
+            connection = %call.ctx().connection_id,
             connector = %call.manifest.id,
             "connector asks for the connection to be reconnected"
         );
@@ -55,8 +55,8 @@ impl Host for HostState {
             .check(&call.manifest, Capability::RawToken)
         {
             tracing::warn!(
-                tenant = %call.ctx.tenant_id,
-                connection = %call.ctx.connection_id,
+                tenant = %call.ctx().tenant_id,
+                connection = %call.ctx().connection_id,
                 connector = %call.manifest.id,
                 "raw-token refused: {refusal}"
             );

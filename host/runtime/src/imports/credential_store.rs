@@ -20,7 +20,7 @@ impl Host for HostState {
         match call.services.secret_get(&key).await {
             Ok(value) => Ok(value.map(|v| v.expose_secret().to_vec())),
             Err(error) => {
-                tracing::warn!(connector = %call.manifest.id, connection = %call.ctx.connection_id, %error, "credential-store get failed");
+                tracing::warn!(connector = %call.manifest.id, connection = %call.ctx().connection_id, %error, "credential-store get failed");
                 Ok(None)
             }
         }
@@ -48,7 +48,7 @@ impl Host for HostState {
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         let call = self.call("credential-store.delete")?;
         if let Err(error) = call.services.secret_delete(&key).await {
-            tracing::warn!(connector = %call.manifest.id, connection = %call.ctx.connection_id, %error, "credential-store delete failed");
+            tracing::warn!(connector = %call.manifest.id, connection = %call.ctx().connection_id, %error, "credential-store delete failed");
         }
         Ok(())
     }

@@ -119,6 +119,7 @@ async fn send(call: &mut CallState, request: Request) -> Result<Response, HttpEr
             .map_err(|e| HttpError::DestinationNotAllowed(e.to_string()))?;
     }
     let placement = call
+        .plan
         .token_placement
         .clone()
         .map_err(HttpError::InvalidRequest)?;
@@ -169,14 +170,23 @@ async fn send(call: &mut CallState, request: Request) -> Result<Response, HttpEr
 
 /// Where a call's requests may go: the base URL (operator override, else
 /// the manifest's, with `{field}`s filled) and the declared hosts. Worked
-/// out on the call's first request and kept for the rest (see
-/// `CallState::destination`).
+/// out once per context (see [`crate::call_plan`]).
 pub(crate) struct Destination {
     base: Url,
     hosts: ApiHosts,
 }
 
-fn destination(ctx: &CallContext, manifest: &Manifest) -> Result<Destination, EgressError> {
+impl Destination {
+    #[cfg(test)]
+    pub(crate) fn base_url(&self) -> &Url {
+        &self.base
+    }
+}
+
+pub(crate) fn destination(
+    ctx: &CallContext,
+    manifest: &Manifest,
+) -> Result<Destination, EgressError> {
     let base = match &ctx.base_url_override {
         Some(url) => url.clone(),
         None => fill_template(&manifest.base_url, &ctx.config)
@@ -193,11 +203,8 @@ fn destination(ctx: &CallContext, manifest: &Manifest) -> Result<Destination, Eg
 }
 
 /// The guest's URL against the call's [`Destination`].
-fn target_url(call: &mut CallState, requested: &str) -> Result<Url, EgressError> {
-    let destination = call
-        .destination
-        .get_or_insert_with(|| destination(&call.ctx, &call.manifest));
-    match destination {
+fn target_url(call: &CallState, requested: &str) -> Result<Url, EgressError> {
+    match &call.plan.destination {
         Ok(d) => resolve_url(&d.base, requested, &d.hosts),
         Err(e) => Err(e.clone()),
     }
@@ -213,8 +220,8 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
 
 /// Where a token goes for this connection's auth kind: the declared
 /// placement with `{field}`s filled from config (defaults applied), by the
-/// manifest crate's one set of placeholder rules. Computed once per call
-/// (see `CallState::token_placement`), not per request.
+/// manifest crate's one set of placeholder rules. Computed once per
+/// context (see [`crate::call_plan`]), not per call.
 pub(crate) fn resolve_token_placement(
     manifest: &Manifest,
     ctx: &CallContext,

@@ -26,7 +26,7 @@ impl Host for HostState {
         let max = call.shared.limits.max_log_message_bytes;
         let truncated = message.len() > max;
         let message = truncate(&message, max);
-        let ctx = &call.ctx;
+        let ctx = call.ctx();
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(

@@ -14,12 +14,12 @@ pub(crate) mod log;
 
 use std::sync::Arc;
 
-use plugboard_manifest::{Manifest, TokenPlacement};
+use plugboard_manifest::Manifest;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Shared;
-use crate::egress::EgressError;
+use crate::call_plan::CallPlan;
 use crate::limits::{CallLimiter, CallLimits};
 use crate::services::{CallContext, ConnectionServices};
 use crate::wit::latest;
@@ -39,18 +39,21 @@ pub(crate) struct HostState {
 
 /// Everything an import needs to know about the call it serves.
 pub(crate) struct CallState {
-    pub(crate) ctx: CallContext,
+    /// The context and what follows from it (credential placement,
+    /// destination), shared with the connector's other calls in it.
+    pub(crate) plan: Arc<CallPlan>,
     pub(crate) services: Arc<dyn ConnectionServices>,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) shared: Arc<Shared>,
     /// HTTP requests sent so far in this call.
     pub(crate) http_calls: u32,
-    /// Where the credential goes, resolved once per call; the error, if
-    /// config cannot fill the placement, is reported on the first request.
-    pub(crate) token_placement: Result<Option<TokenPlacement>, String>,
-    /// Base URL and declared hosts, resolved on the first HTTP request
-    /// (most calls make one; parsing them per request showed in profiles).
-    pub(crate) destination: Option<Result<http::Destination, EgressError>>,
+}
+
+impl CallState {
+    /// Who and what the call runs for.
+    pub(crate) fn ctx(&self) -> &CallContext {
+        &self.plan.ctx
+    }
 }
 
 impl HostState {
