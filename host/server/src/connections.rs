@@ -24,6 +24,7 @@ use axum::response::IntoResponse;
 use plugboard_manifest::{AuthKind, FieldKind, Manifest, missing_scopes};
 use plugboard_runtime::{CallContext, CallError, ConnectorError, Credential, RuntimeError};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -214,8 +215,10 @@ pub struct DeleteQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct InvokeResult {
     pub connection_id: ConnectionId,
+    /// The connector's output, passed through as the connector wrote it
+    /// (checked to be JSON, never re-encoded).
     #[schema(value_type = Object)]
-    pub output: serde_json::Value,
+    pub output: Box<RawValue>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -223,9 +226,10 @@ pub struct InvokeResult {
 pub struct InvokeByConnector {
     pub connector: String,
     pub operation: String,
+    /// The operation's input; absent means `null`.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub input: serde_json::Value,
+    pub input: Option<Box<RawValue>>,
     /// Folder whose default connection is used; defaults to the personal workspace.
     pub folder_id: Option<FolderId>,
     /// Use this connection instead of the folder's default.
@@ -1456,7 +1460,7 @@ async fn run_invoke(
     c: Connection,
     stored_token: Option<Redacted>,
     operation: &str,
-    input: serde_json::Value,
+    input_json: &str,
 ) -> ApiResult<Json<InvokeResult>> {
     let entry = entry_for(state, caller, &c.connector_id)?;
     let Some(op) = entry.manifest().operation(operation) else {
@@ -1494,16 +1498,17 @@ async fn run_invoke(
             .with_details(serde_json::json!({ "missing_scopes": missing })));
         }
     }
-    let input_text = serde_json::to_string(&input).map_err(ApiError::internal)?;
     let ctx = call_context(state, &c);
     let services = services::with_stored_token(state, &c, stored_token);
     match entry
         .loaded
-        .invoke(&ctx, services.clone(), operation, &input_text)
+        .invoke(&ctx, services.clone(), operation, input_json)
         .await
     {
         Ok(output) => {
-            let output: serde_json::Value = serde_json::from_str(&output).map_err(|e| {
+            // The runtime checked the output is JSON; this check is what
+            // lets the response embed it as it is.
+            let output = RawValue::from_string(output).map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_GATEWAY,
                     "connector_failed",
@@ -1560,9 +1565,11 @@ async fn invoke(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, operation)): Path<(String, String)>,
-    body: Result<Json<serde_json::Value>, JsonRejection>,
+    body: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> ApiResult<Json<InvokeResult>> {
     let id = parse_id(&id, "connection")?;
+    // Passed to the connector as sent: parsing it into a `Value` only to
+    // print it again showed in profiles.
     let Json(input) = body?;
     let found = callable_connection(&state, &caller, id).await?;
     run_invoke(
@@ -1571,7 +1578,7 @@ async fn invoke(
         found.connection,
         found.secret,
         &operation,
-        input,
+        input.get(),
     )
     .await
 }
@@ -1634,5 +1641,6 @@ async fn invoke_default(
             (c, None)
         }
     };
-    run_invoke(&state, &caller, c, stored_token, &req.operation, req.input).await
+    let input = req.input.as_deref().map_or("null", RawValue::get);
+    run_invoke(&state, &caller, c, stored_token, &req.operation, input).await
 }
