@@ -422,6 +422,40 @@ async fn pat_connection_lifecycle_end_to_end() {
         .await;
     assert_eq!(r.body["connection_id"], json!(id1), "{}", r.text);
 
+    // The input reaches the connector as sent, so it is checked to be one
+    // JSON value first: a cut-off body or trailing text is a 400.
+    let invoke_path = format!("/api/v1/connections/{id1}/invoke/request");
+    for body in [&b"{\"path\": \"/ite"[..], b"{\"path\": \"/items\"} {}"] {
+        let r = api
+            .raw(
+                reqwest::Method::POST,
+                &invoke_path,
+                "application/json",
+                body.to_vec(),
+            )
+            .await;
+        assert_error(&r, 400, "invalid_json");
+    }
+    // Whitespace around it is not part of the value.
+    let r = api
+        .raw(
+            reqwest::Method::POST,
+            &invoke_path,
+            "application/json",
+            b" \n{\"path\": \"/items\"}\n".to_vec(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["output"]["status"], 200, "{}", r.text);
+    // No `input` means `null`, which the connector refuses in its own words.
+    let r = api
+        .post(
+            "/api/v1/invoke",
+            json!({"connector": "pat", "operation": "request", "connection_id": id1}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
     // Check: the provider now refuses the token → Disconnected with messages.
     *fake.token.lock().unwrap() = "rotated-elsewhere".into();
     let r = api
