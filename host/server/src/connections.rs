@@ -37,7 +37,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::etag;
 use crate::identity::Caller;
 use crate::model::*;
-use crate::repo::{ConnectionFilter, ConnectionForUse, Recency, RepoError};
+use crate::repo::{ConnectionEdit, ConnectionFilter, ConnectionForUse, Recency, RepoError};
 use crate::services;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -1114,30 +1114,42 @@ async fn edit_connection(
     }
     let edit: EditConnection = serde_json::from_value(serde_json::Value::Object(fields.clone()))
         .map_err(|e| ApiError::bad_request("invalid_json", format!("{e}: fix the request body")))?;
-    let mut c = visible_connection(&state, &caller, id).await?;
-    if let Some(name) = &edit.name {
-        c.name = validate_name(name)?;
-    }
-    if fields.contains_key("polling_frequency_seconds") {
-        c.polling_frequency_seconds = validate_polling(edit.polling_frequency_seconds)?;
-    }
-    c.updated_by = caller.user_id;
-    c.updated_at = OffsetDateTime::now_utc();
-    let version = match state.repo.edit_connection(&c, expected_version).await {
-        Ok(version) => version,
+    // Only the fields sent are written, so an edit never puts back what
+    // someone else changed in the other field since this request read it.
+    let changes = ConnectionEdit {
+        name: edit.name.as_deref().map(validate_name).transpose()?,
+        polling_frequency_seconds: if fields.contains_key("polling_frequency_seconds") {
+            Some(validate_polling(edit.polling_frequency_seconds)?)
+        } else {
+            None
+        },
+    };
+    let id = visible_connection(&state, &caller, id).await?.id;
+    let c = match state
+        .repo
+        .edit_connection(
+            caller.tenant_id,
+            id,
+            &changes,
+            caller.user_id,
+            expected_version,
+        )
+        .await
+    {
+        Ok(saved) => saved,
         Err(RepoError::Conflict(_)) => {
             let current = state
                 .repo
-                .connection_version(caller.tenant_id, c.id)
+                .connection_version(caller.tenant_id, id)
                 .await
                 .map_err(ApiError::internal)?;
             return Err(etag::precondition_failed(current));
         }
-        Err(RepoError::NotFound) => return Err(connection_not_found(c.id)),
+        Err(RepoError::NotFound) => return Err(connection_not_found(id)),
         Err(e) => return Err(ApiError::internal(e)),
     };
     crate::audit(&state, &caller, "connection.edit", &c.id.to_string()).await;
-    Ok((etag::header(version), Json(ConnectionView::from(&c))))
+    Ok((etag::header(c.version), Json(ConnectionView::from(&c))))
 }
 
 /// Make this connection the default for its connector in its folder (the

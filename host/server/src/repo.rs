@@ -48,6 +48,14 @@ pub enum Recency {
     ForCall,
 }
 
+/// The editable fields of a connection; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionEdit {
+    pub name: Option<String>,
+    /// `Some(None)` clears the polling frequency.
+    pub polling_frequency_seconds: Option<Option<u32>>,
+}
+
 /// Filters for listing connections; all optional and combined with AND.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionFilter {
@@ -164,14 +172,19 @@ pub trait Repo: Send + Sync + 'static {
         tenant: TenantId,
         id: ConnectionId,
     ) -> RepoResult<Option<i64>>;
-    /// Save `conn`'s name and polling frequency, only if its row version
-    /// is still `expected_version` when one is given ([`RepoError::Conflict`]
-    /// otherwise, nothing written). Returns the new version.
+    /// Apply `edit` (only the fields it gives) by `by`. With
+    /// `expected_version`, only if the row is still at that version
+    /// ([`RepoError::Conflict`] otherwise, nothing written); without, on
+    /// top of the current row, keeping what others changed meanwhile.
+    /// Returns the connection as saved.
     async fn edit_connection(
         &self,
-        conn: &Connection,
+        tenant: TenantId,
+        id: ConnectionId,
+        edit: &ConnectionEdit,
+        by: UserId,
         expected_version: Option<i64>,
-    ) -> RepoResult<i64>;
+    ) -> RepoResult<Connection>;
     /// Make `id` the one default of its connector in its folder, atomically.
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()>;
     /// Delete the connection, its secrets and references.

@@ -408,8 +408,10 @@ impl Store {
             .collect()
     }
 
-    /// Edits name, polling frequency or config. With `expected_version`,
-    /// fails with [`StoreError::Conflict`] if the row changed meanwhile.
+    /// Edits name, polling frequency or config: only the fields the patch
+    /// gives. With `expected_version`, fails with [`StoreError::Conflict`]
+    /// if the row changed meanwhile; without, applies the patch to the
+    /// current row, whatever else changed.
     pub async fn update_connection(
         &self,
         scope: &Scope,
@@ -418,17 +420,54 @@ impl Store {
         expected_version: Option<i64>,
         by: Option<UserId>,
     ) -> Result<Connection, StoreError> {
-        let current = self.existing_connection(scope, id).await?;
-        if let Some(v) = expected_version
-            && v != current.version
-        {
-            return Err(StoreError::Conflict {
-                what: "connection",
-                id: id.to_string(),
-                expected: Some(v),
-                actual: Some(current.version),
-            });
+        // A patch without an expected version applies its fields on top of
+        // whatever is current. Another writer between our read and our
+        // write makes the write miss (it is conditional on the version
+        // read); then read again and re-apply, rather than overwrite the
+        // other writer's fields with the stale ones we read.
+        const BLIND_ATTEMPTS: usize = 8;
+        let mut attempt = 1;
+        loop {
+            let current = self.existing_connection(scope, id).await?;
+            if let Some(v) = expected_version
+                && v != current.version
+            {
+                return Err(StoreError::Conflict {
+                    what: "connection",
+                    id: id.to_string(),
+                    expected: Some(v),
+                    actual: Some(current.version),
+                });
+            }
+            let read_version = current.version;
+            if self.write_patch(scope, id, patch, current, by).await? {
+                break;
+            }
+            let actual = self.get_connection(scope, id).await?.map(|c| c.version);
+            if expected_version.is_some() || actual.is_none() || attempt == BLIND_ATTEMPTS {
+                return Err(StoreError::Conflict {
+                    what: "connection",
+                    id: id.to_string(),
+                    expected: Some(read_version),
+                    actual,
+                });
+            }
+            attempt += 1;
         }
+        self.connection_changed(id);
+        self.existing_connection(scope, id).await
+    }
+
+    /// Write `patch` over `current`, only if the row is still at
+    /// `current`'s version. Whether it was written.
+    async fn write_patch(
+        &self,
+        scope: &Scope,
+        id: ConnectionId,
+        patch: &ConnectionPatch,
+        current: Connection,
+        by: Option<UserId>,
+    ) -> Result<bool, StoreError> {
         let name = patch.name.clone().unwrap_or(current.name);
         let poll = patch
             .polling_frequency_seconds
@@ -459,17 +498,7 @@ impl Store {
             .await
             .map_err(StoreError::query("update connection"))?
             .rows_affected());
-        if n == 0 {
-            let actual = self.get_connection(scope, id).await?.map(|c| c.version);
-            return Err(StoreError::Conflict {
-                what: "connection",
-                id: id.to_string(),
-                expected: Some(current.version),
-                actual,
-            });
-        }
-        self.connection_changed(id);
-        self.existing_connection(scope, id).await
+        Ok(n == 1)
     }
 
     /// Sets status, our message and the provider's error message (e.g.

@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use plugboard_store::{self as st, Scope, Store, StoreError};
 use time::OffsetDateTime;
 
-use super::{Bootstrap, ConnectionFilter, ConnectionForUse, Recency, Repo, RepoError, RepoResult};
+use super::{
+    Bootstrap, ConnectionEdit, ConnectionFilter, ConnectionForUse, Recency, Repo, RepoError,
+    RepoResult,
+};
 use crate::config::Redacted;
 use crate::model::*;
 
@@ -608,27 +611,30 @@ impl Repo for StoreRepo {
 
     async fn edit_connection(
         &self,
-        conn: &Connection,
+        tenant: TenantId,
+        id: ConnectionId,
+        edit: &ConnectionEdit,
+        by: UserId,
         expected_version: Option<i64>,
-    ) -> RepoResult<i64> {
-        let scope = self.scope(conn.tenant_id).await?;
+    ) -> RepoResult<Connection> {
+        let scope = self.scope(tenant).await?;
         let patch = st::ConnectionPatch {
-            name: Some(conn.name.clone()),
-            polling_frequency_seconds: Some(conn.polling_frequency_seconds.map(i64::from)),
+            name: edit.name.clone(),
+            polling_frequency_seconds: edit.polling_frequency_seconds.map(|p| p.map(i64::from)),
             config: None,
         };
         let saved = self
             .store
             .update_connection(
                 &scope,
-                st::ConnectionId(conn.id.0),
+                st::ConnectionId(id.0),
                 &patch,
                 expected_version,
-                Some(st::UserId(conn.updated_by.0)),
+                Some(st::UserId(by.0)),
             )
             .await
             .map_err(err)?;
-        Ok(saved.version)
+        Self::connection_of(saved)
     }
 
     async fn set_default(&self, tenant: TenantId, id: ConnectionId) -> RepoResult<()> {
