@@ -47,6 +47,7 @@ use crate::connectors::ConnectorEntry;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Caller;
 use crate::model::*;
+use crate::repo::ConnectionEdit;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(callback))
@@ -325,11 +326,11 @@ fn candidate(credential: &Credential) -> Option<plugboard_runtime::Credential> {
         .map(|o| plugboard_runtime::Credential::bearer(o.access_token.expose()))
 }
 
-/// The connection's default name once its account is known.
-fn default_name(manifest: &Manifest, conn: &mut Connection, named: bool) {
-    if !named && let Some(account) = &conn.account {
-        conn.name = format!("{} ({})", manifest.name, account.display_name);
-    }
+/// The connection's name after its account, once that is known, unless
+/// the user named it.
+fn default_name(manifest: &Manifest, conn: &Connection, named: bool) -> Option<String> {
+    let account = conn.account.as_ref().filter(|_| !named)?;
+    Some(format!("{} ({})", manifest.name, account.display_name))
 }
 
 /// Seed 002: before a second Zoom sign-in, say what happens to the first.
@@ -407,7 +408,9 @@ pub(crate) async fn create(
     if let Err(e) = run_check(state, entry, &mut conn, candidate(&credential)).await {
         return Err(refused(call_error(&e), "the connection was not created"));
     }
-    default_name(manifest, &mut conn, named);
+    if let Some(name) = default_name(manifest, &conn, named) {
+        conn.name = name;
+    }
     state
         .repo
         .insert_connection(&conn)
@@ -748,10 +751,22 @@ async fn finish(
         .map_err(|e| internal(&e))?;
     trial.account = conn.account.clone().or(trial.account);
     let named = conn.name != entry.manifest().name;
-    default_name(entry.manifest(), &mut trial, named);
     save(state, &trial)
         .await
         .map_err(|e| internal(&e.message))?;
+    // Naming it after the account is an edit of its own: saving the
+    // sign-in's findings leaves the name as it is.
+    if let Some(name) = default_name(entry.manifest(), &trial, named) {
+        let rename = ConnectionEdit {
+            name: Some(name),
+            ..ConnectionEdit::default()
+        };
+        trial = state
+            .repo
+            .edit_connection(tenant, id, &rename, trial.updated_by, None)
+            .await
+            .map_err(|e| internal(&e))?;
+    }
     let warnings = same_account_warnings(state, &trial)
         .await
         .map_err(|e| internal(&e.message))?;

@@ -376,8 +376,9 @@ impl Store {
         Ok(ids.into_iter().map(Into::into).collect())
     }
 
-    /// Saves every mutable field of a connection except `is_default` (see
-    /// [`Store::set_default_connection`]) in one statement.
+    /// Saves a connection's status, messages, account and granted scopes
+    /// in one statement, leaving what people edit (name, polling
+    /// frequency, config) and `is_default` as they are now.
     pub async fn save_connection_state(
         &self,
         scope: &Scope,
@@ -386,13 +387,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let scopes = serde_json::to_string(&state.granted_scopes).expect("strings serialize");
         let n = on_db!(self.db(), pool => sqlx::query(
-                "UPDATE connections SET name = $1, polling_frequency_seconds = $2, config = $3, status = $4, \
-                 status_message = $5, provider_error = $6, account_id = $7, account_display_name = $8, \
-                 account_email = $9, granted_scopes = $10, updated_by = $11, updated_at = $12, version = version + 1 \
-                 WHERE id = $13 AND org_id = $14 AND tenant_id = $15")
-            .bind(&state.name)
-            .bind(state.polling_frequency_seconds)
-            .bind(state.config.to_string())
+                "UPDATE connections SET status = $1, \
+                 status_message = $2, provider_error = $3, account_id = $4, account_display_name = $5, \
+                 account_email = $6, granted_scopes = $7, updated_by = $8, updated_at = $9, version = version + 1 \
+                 WHERE id = $10 AND org_id = $11 AND tenant_id = $12")
             .bind(state.status.as_str())
             .bind(&state.status_message)
             .bind(&state.provider_error)
@@ -504,15 +502,12 @@ impl Store {
     }
 }
 
-/// Every mutable field of a connection, for [`Store::save_connection_state`].
+/// What a check, reconnect or sign-in finds out about a connection, for
+/// [`Store::save_connection_state`]. Name, polling frequency and config
+/// are not in it: people edit those ([`Store::update_connection`]), and a
+/// check that read the row before a rename must not put the old name back.
 #[derive(Clone, Debug)]
 pub struct ConnectionState {
-    /// Display name.
-    pub name: String,
-    /// Trigger polling frequency.
-    pub polling_frequency_seconds: Option<i64>,
-    /// Non-secret config.
-    pub config: serde_json::Value,
     /// Status.
     pub status: ConnectionStatus,
     /// Our message.

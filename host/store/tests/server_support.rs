@@ -8,14 +8,14 @@ mod common;
 
 use common::{Backend, TestDb};
 use plugboard_store::{
-    ConnectionId, ConnectionReference, ConnectionSettings, ConnectionState, ConnectionStatus,
-    FolderKind, NewConnection, Scope, SecretString, Store,
+    ConnectionId, ConnectionPatch, ConnectionReference, ConnectionSettings, ConnectionState,
+    ConnectionStatus, FolderKind, NewConnection, Scope, SecretString, Store,
 };
 use time::OffsetDateTime;
 
 on_both_backends!(
     tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant,
-    connection_ids_chosen_by_the_caller_and_full_state_round_trip,
+    connection_ids_chosen_by_the_caller_and_checked_state_round_trip,
     a_session_resolves_to_its_user_until_it_expires_or_is_deleted,
     organizations_are_found_by_name,
     default_oauth_apps_are_sealed_and_stay_in_their_tenant,
@@ -128,7 +128,7 @@ async fn tokens_resolve_to_their_tenant_user_and_references_stay_in_their_tenant
     assert_eq!(store.list_tenant_folders(&a).await.unwrap().len(), 1);
 }
 
-async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: Backend) {
+async fn connection_ids_chosen_by_the_caller_and_checked_state_round_trip(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = db.open().await;
     let (a, ua) = tenant(&store, "a", true).await;
@@ -139,10 +139,17 @@ async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: 
     new.make_default = true;
     let c = store.create_connection_with_id(&a, id, new).await.unwrap();
     assert_eq!((c.id, c.is_default), (id, true));
+    // Someone renames it while a check is running...
+    let patch = ConnectionPatch {
+        name: Some("Renamed".into()),
+        ..ConnectionPatch::default()
+    };
+    store
+        .update_connection(&a, id, &patch, None, Some(ua))
+        .await
+        .unwrap();
+    // ...and the check then saves what it found.
     let state = ConnectionState {
-        name: "Zoom".into(),
-        polling_frequency_seconds: Some(60),
-        config: serde_json::json!([["k", "v"]]),
         status: ConnectionStatus::Connected,
         status_message: None,
         provider_error: None,
@@ -156,7 +163,8 @@ async fn connection_ids_chosen_by_the_caller_and_full_state_round_trip(backend: 
     assert!(store.save_connection_state(&b, id, &state).await.is_err());
     store.save_connection_state(&a, id, &state).await.unwrap();
     let c = store.get_connection(&a, id).await.unwrap().unwrap();
-    assert_eq!(c.name, "Zoom");
+    assert_eq!(c.name, "Renamed", "a state save keeps what people edited");
+    assert_eq!(c.status, ConnectionStatus::Connected);
     assert_eq!(c.account_id.as_deref(), Some("u1"));
     assert_eq!(c.granted_scopes, vec!["meeting:write".to_string()]);
     assert_eq!(c.account_email.as_deref(), Some("ada@example.com"));

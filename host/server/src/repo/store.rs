@@ -223,9 +223,6 @@ fn config_json(c: &Connection) -> serde_json::Value {
 
 fn state_of(c: &Connection) -> st::ConnectionState {
     st::ConnectionState {
-        name: c.name.clone(),
-        polling_frequency_seconds: c.polling_frequency_seconds.map(i64::from),
-        config: config_json(c),
         status: status_to(c.status),
         status_message: c.status_message.clone(),
         provider_error: c.provider_error.clone(),
