@@ -81,16 +81,8 @@ mod tests {
     fn manifest() -> Manifest {
         Manifest {
             id: "acme".into(),
-            name: "Acme".into(),
-            version: "1.0.0".into(),
-            description: String::new(),
             base_url: "https://{region}.api.acme.test".into(),
-            api_hosts: vec![],
-            auth_methods: vec![],
-            config_fields: vec![],
-            operations: vec![],
-            triggers: vec![],
-            capabilities: vec![],
+            ..crate::connector::placeholder_manifest()
         }
     }
 

@@ -231,7 +231,7 @@ fn compile(
 }
 
 /// Stands in until the real manifest is read (only `manifest()` runs then).
-fn placeholder_manifest() -> Manifest {
+pub(crate) fn placeholder_manifest() -> Manifest {
     Manifest {
         id: String::new(),
         name: String::new(),

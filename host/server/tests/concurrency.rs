@@ -24,17 +24,24 @@ async fn send(req: reqwest::RequestBuilder) -> Answer {
     Answer { status, etag, body }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_if_match_is_refused_with_412_and_changes_nothing() {
+/// A server with one PAT connection (to a fake API that takes `token`),
+/// and the connection's URL.
+async fn server_with_connection(token: &str) -> (TestServer, FakeApi, String) {
     let t = start_server().await;
     let api = Api::new(&t.base, Some(&t.admin_token));
-    let fake = start_fake_api("etag-token").await;
+    let fake = start_fake_api(token).await;
     let r = api
-        .post("/api/v1/connections", pat_body(&fake, "etag-token"))
+        .post("/api/v1/connections", pat_body(&fake, token))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["connection"]["id"].as_str().unwrap().to_string();
     let url = format!("{}/api/v1/connections/{id}", t.base);
+    (t, fake, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_if_match_is_refused_with_412_and_changes_nothing() {
+    let (t, _fake, url) = server_with_connection("etag-token").await;
     let http = reqwest::Client::new();
     let get = || http.get(&url).bearer_auth(&t.admin_token);
     let patch = |if_match: Option<&str>, body: Value| {
@@ -100,15 +107,7 @@ async fn a_stale_if_match_is_refused_with_412_and_changes_nothing() {
 /// and neither gets a 412 they did not ask for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_blind_edits_of_different_fields_both_stay() {
-    let t = start_server().await;
-    let api = Api::new(&t.base, Some(&t.admin_token));
-    let fake = start_fake_api("blind-token").await;
-    let r = api
-        .post("/api/v1/connections", pat_body(&fake, "blind-token"))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.body["connection"]["id"].as_str().unwrap().to_string();
-    let url = format!("{}/api/v1/connections/{id}", t.base);
+    let (t, _fake, url) = server_with_connection("blind-token").await;
     let http = reqwest::Client::new();
     let get = || send(http.get(&url).bearer_auth(&t.admin_token));
     let start: i64 = get().await.etag.unwrap().trim_matches('"').parse().unwrap();
