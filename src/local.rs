@@ -130,9 +130,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
     {
         Ok(output) => {
-            let pretty = serde_json::from_str::<serde_json::Value>(&output)
+            let pretty = serde_json::from_str::<serde_json::Value>(output.get())
                 .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or(output);
+                .unwrap_or_else(|_| output.get().to_owned());
             println!("{pretty}");
             Ok(())
         }

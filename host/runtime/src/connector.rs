@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use plugboard_manifest::{Manifest, ManifestError, missing_scopes};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use wasmtime::component::Component;
 
 use crate::Shared;
@@ -303,9 +304,10 @@ impl LoadedConnector {
         }
     }
 
-    /// Run `operation` with `input_json`; returns the output JSON text.
-    /// Unknown operations and missing scopes are refused before the guest
-    /// runs (no request is sent).
+    /// Run `operation` with `input_json`; returns the output, checked to be
+    /// one JSON value (as text, so a caller can embed it without parsing
+    /// it again). Unknown operations and missing scopes are refused before
+    /// the guest runs (no request is sent).
     ///
     /// # Errors
     /// [`CallError::Connector`] for the connector's typed errors (and for
@@ -317,7 +319,7 @@ impl LoadedConnector {
         services: Arc<dyn ConnectionServices>,
         operation: &str,
         input_json: &str,
-    ) -> Result<String, CallError> {
+    ) -> Result<Box<RawValue>, CallError> {
         self.check_context(ctx)?;
         let Some(op) = self.manifest.operation(operation) else {
             return Err(self.connector_error(ConnectorError::UnknownOperation {
@@ -349,14 +351,14 @@ impl LoadedConnector {
             }
             .into());
         }
-        serde_json::from_str::<serde::de::IgnoredAny>(&output).map_err(|e| {
+        RawValue::from_string(output).map_err(|e| {
             RuntimeError::InvalidOutput {
                 connector: self.label.clone(),
                 export,
                 reason: e.to_string(),
             }
-        })?;
-        Ok(output)
+            .into()
+        })
     }
 
     /// Poll `trigger` with the subscription's `parameters_json` and the

@@ -53,7 +53,7 @@ async fn get_items(connector: &LoadedConnector, api: &MtlsApi, leaf: &Leaf) {
         )
         .await
         .expect("request");
-    let output: Value = serde_json::from_str(&output).unwrap();
+    let output: Value = serde_json::from_str(output.get()).unwrap();
     assert_eq!(output["body"]["items"], json!(["a", "b"]), "{output}");
 }
 

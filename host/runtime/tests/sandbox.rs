@@ -8,13 +8,17 @@ use std::sync::Arc;
 use plugboard_runtime::{
     CallError, Capability, ConnectorError, Grants, Runtime, RuntimeConfig, RuntimeError,
 };
+use serde_json::value::RawValue;
 use support::*;
 
 const NOWHERE: &str = "http://127.0.0.1:9";
 
-fn runtime_error(result: Result<String, CallError>) -> RuntimeError {
+fn runtime_error(result: Result<Box<RawValue>, CallError>) -> RuntimeError {
     match result {
-        Ok(out) => panic!("expected a host error, got output of {} bytes", out.len()),
+        Ok(out) => panic!(
+            "expected a host error, got output of {} bytes",
+            out.get().len()
+        ),
         Err(CallError::Host(e)) => e,
         Err(other) => panic!("expected a host error, got {other}"),
     }
@@ -114,6 +118,29 @@ async fn huge_output_is_refused_by_the_output_limit() {
 }
 
 #[tokio::test]
+async fn output_that_is_not_one_json_value_is_refused() {
+    let runtime = runtime();
+    let hostile = hostile(&runtime).await;
+    let ctx = hostile_ctx("tenant-a", NOWHERE);
+    // `noop` answers with its input, so the input is the output under test.
+    for bad in [r#"{"cut": "#, "not json", r#"{"a":1} {"b":2}"#, ""] {
+        let err = runtime_error(hostile.invoke(&ctx, services("t"), "noop", bad).await);
+        let RuntimeError::InvalidOutput { export, reason, .. } = &err else {
+            panic!("{bad:?}: expected InvalidOutput, got {err}");
+        };
+        assert_eq!(export, "invoke(noop)");
+        assert!(!reason.is_empty(), "{bad:?}: {err}");
+    }
+    // Whitespace around one value is still one value, and is kept out of
+    // the output the caller embeds.
+    let out = hostile
+        .invoke(&ctx, services("t"), "noop", " {\"ok\":true}\n")
+        .await
+        .unwrap();
+    assert_eq!(out.get(), r#"{"ok":true}"#);
+    assert_still_serves(&hostile).await;
+}
+#[tokio::test]
 async fn a_panic_is_reported_as_a_trap() {
     let runtime = runtime();
     let hostile = hostile(&runtime).await;
@@ -211,7 +238,8 @@ async fn an_operation_missing_a_scope_is_refused_before_the_guest_runs() {
         hostile
             .invoke(&granted, services("t"), "needs_scope", "{}")
             .await
-            .unwrap(),
+            .unwrap()
+            .get(),
         "{}"
     );
 }

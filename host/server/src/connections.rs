@@ -1517,21 +1517,12 @@ async fn run_invoke(
         .invoke(&ctx, services.clone(), operation, input_json)
         .await
     {
-        Ok(output) => {
-            // The runtime checked the output is JSON; this check is what
-            // lets the response embed it as it is.
-            let output = RawValue::from_string(output).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "connector_failed",
-                    format!("connector `{}` returned invalid JSON: {e}", c.connector_id),
-                )
-            })?;
-            Ok(Json(InvokeResult {
-                connection_id: c.id,
-                output,
-            }))
-        }
+        // The runtime checked the output is one JSON value, so the
+        // response embeds it as it is.
+        Ok(output) => Ok(Json(InvokeResult {
+            connection_id: c.id,
+            output,
+        })),
         Err(e) => {
             if let Some(
                 ConnectorError::Unauthorized { message }
