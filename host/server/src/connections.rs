@@ -1600,50 +1600,60 @@ async fn invoke_default(
 ) -> ApiResult<Json<InvokeResult>> {
     let Json(req) = body?;
     entry_for(&state, &caller, &req.connector)?;
-    let (c, stored_token) = match req.connection_id {
-        Some(id) => {
-            let found = callable_connection(&state, &caller, id).await?;
-            let c = found.connection;
-            if c.connector_id != req.connector {
-                return Err(ApiError::bad_request(
-                    "connector_mismatch",
-                    format!(
-                        "connection `{id}` is a `{}` connection, not `{}`",
-                        c.connector_id, req.connector
-                    ),
-                ));
-            }
-            (c, found.secret)
-        }
-        None => {
-            let folder = match req.folder_id {
-                Some(id) => visible_folder(&state, &caller, id).await?,
-                None => default_folder(&state, &caller).await?,
-            };
-            let list = state
-                .repo
-                .connections(
-                    caller.tenant_id,
-                    &ConnectionFilter {
-                        folders: Some(vec![folder.id]),
-                        connector_id: Some(req.connector.clone()),
-                        status: None,
-                    },
-                )
-                .await
-                .map_err(ApiError::internal)?;
-            let c = list.into_iter().find(|c| c.is_default).ok_or_else(|| {
-                ApiError::not_found(
-                    "no_default_connection",
-                    format!(
-                        "folder `{}` has no `{}` connection; create one first",
-                        folder.name, req.connector
-                    ),
-                )
-            })?;
-            (c, None)
-        }
+    let id = match req.connection_id {
+        Some(id) => id,
+        None => default_connection_id(&state, &caller, &req).await?,
     };
+    // Read like a call by id: the row, folder access and PAT together,
+    // from memory when recently read.
+    let found = callable_connection(&state, &caller, id).await?;
+    let c = found.connection;
+    if c.connector_id != req.connector {
+        return Err(ApiError::bad_request(
+            "connector_mismatch",
+            format!(
+                "connection `{id}` is a `{}` connection, not `{}`",
+                c.connector_id, req.connector
+            ),
+        ));
+    }
     let input = req.input.as_deref().map_or("null", RawValue::get);
-    run_invoke(&state, &caller, c, stored_token, &req.operation, input).await
+    run_invoke(&state, &caller, c, found.secret, &req.operation, input).await
+}
+
+/// The default `req.connector` connection of the folder `req` names (the
+/// caller's personal folder when it names none).
+async fn default_connection_id(
+    state: &AppState,
+    caller: &Caller,
+    req: &InvokeByConnector,
+) -> ApiResult<ConnectionId> {
+    let folder = match req.folder_id {
+        Some(id) => visible_folder(state, caller, id).await?,
+        None => default_folder(state, caller).await?,
+    };
+    let list = state
+        .repo
+        .connections(
+            caller.tenant_id,
+            &ConnectionFilter {
+                folders: Some(vec![folder.id]),
+                connector_id: Some(req.connector.clone()),
+                status: None,
+            },
+        )
+        .await
+        .map_err(ApiError::internal)?;
+    list.into_iter()
+        .find(|c| c.is_default)
+        .map(|c| c.id)
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "no_default_connection",
+                format!(
+                    "folder `{}` has no `{}` connection; create one first",
+                    folder.name, req.connector
+                ),
+            )
+        })
 }
