@@ -724,7 +724,10 @@ pub fn call_error(e: &CallError) -> ApiError {
     }
 }
 
-pub(crate) async fn save(state: &AppState, conn: &Connection) -> ApiResult<()> {
+/// Save what a check, reconnect or sign-in found about `conn`; returns the
+/// connection as saved (new version; edits made meanwhile kept), which is
+/// what a response should show.
+pub(crate) async fn save(state: &AppState, conn: &Connection) -> ApiResult<Connection> {
     state
         .repo
         .update_connection(conn)
@@ -810,7 +813,7 @@ pub(crate) async fn same_account_warnings(
             conn.name, conn.id
         ));
         other.updated_at = OffsetDateTime::now_utc();
-        save(state, &other).await?;
+        let other = save(state, &other).await?;
         warnings.push(Warning {
             code: "zoom_single_session".into(),
             message: format!(
@@ -1193,7 +1196,7 @@ async fn check_connection(
         // The account is fixed once known (seed 001: read-only).
         c.account = account_before;
     }
-    save(&state, &c).await?;
+    let c = save(&state, &c).await?;
     crate::audit(&state, &caller, "connection.check", &c.id.to_string()).await;
     let (ok, message) = match &outcome {
         Ok(a) => (true, format!("Connected as {}.", a.display_name)),
@@ -1224,7 +1227,7 @@ async fn reconnect(
 ) -> ApiResult<Json<CreatedConnection>> {
     let id = parse_id(&id, "connection")?;
     let Json(req) = body?;
-    let mut c = visible_connection(&state, &caller, id).await?;
+    let c = visible_connection(&state, &caller, id).await?;
     let entry = entry_for(&state, &caller, &c.connector_id)?;
     ensure_connector_allowed(&org_settings(&state, &caller).await?, &c.connector_id)?;
     let kind = c.auth_kind;
@@ -1262,9 +1265,8 @@ async fn reconnect(
         ));
     }
     store_credentials(&state, &trial, &req.credentials, &[]).await?;
-    c = trial;
-    c.updated_by = caller.user_id;
-    save(&state, &c).await?;
+    trial.updated_by = caller.user_id;
+    let c = save(&state, &trial).await?;
     crate::audit(&state, &caller, "connection.reconnect", &c.id.to_string()).await;
     Ok(Json(CreatedConnection {
         connection: ConnectionView::from(&c),

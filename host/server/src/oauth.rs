@@ -422,7 +422,7 @@ pub(crate) async fn create(
         .install(cref, &credential)
         .await
         .map_err(ApiError::internal)?;
-    save(state, &conn).await?;
+    let conn = save(state, &conn).await?;
     let warnings = same_account_warnings(state, &conn).await?;
     crate::audit(state, caller, "connection.create", &conn.id.to_string()).await;
     Ok((
@@ -553,7 +553,7 @@ pub(crate) async fn reconnect(
         .await
         .map_err(ApiError::internal)?;
     trial.account = conn.account.clone().or(trial.account);
-    save(state, &trial).await?;
+    let trial = save(state, &trial).await?;
     crate::audit(state, caller, "connection.reconnect", &trial.id.to_string()).await;
     Ok(CreatedConnection {
         connection: ConnectionView::from(&trial),
@@ -751,7 +751,7 @@ async fn finish(
         .map_err(|e| internal(&e))?;
     trial.account = conn.account.clone().or(trial.account);
     let named = conn.name != entry.manifest().name;
-    save(state, &trial)
+    trial = save(state, &trial)
         .await
         .map_err(|e| internal(&e.message))?;
     // Naming it after the account is an edit of its own: saving the

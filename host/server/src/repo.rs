@@ -163,8 +163,10 @@ pub trait Repo: Send + Sync + 'static {
         secret: Option<&str>,
         recency: Recency,
     ) -> RepoResult<Option<ConnectionForUse>>;
-    /// Save every mutable field of an existing connection.
-    async fn update_connection(&self, conn: &Connection) -> RepoResult<()>;
+    /// Save what a check, reconnect or sign-in found (status, messages,
+    /// account, granted scopes), leaving what people edit as it is now.
+    /// Returns the connection as saved.
+    async fn update_connection(&self, conn: &Connection) -> RepoResult<Connection>;
     /// The connection's row version, bumped by every change (the API's
     /// ETag); `None` when there is no such connection.
     async fn connection_version(

@@ -1,6 +1,7 @@
 //! Optimistic concurrency on connection edits: GET gives an `ETag`, PATCH
 //! with a stale `If-Match` is refused with 412 and changes nothing; without
-//! `If-Match`, concurrent edits of different fields both stay.
+//! `If-Match`, concurrent edits of different fields both stay; a check
+//! that runs while someone renames the connection keeps the rename.
 
 mod common;
 
@@ -143,4 +144,43 @@ async fn concurrent_blind_edits_of_different_fields_both_stay() {
     // Every edit was one version: none was lost or written twice.
     let end: i64 = get().await.etag.unwrap().trim_matches('"').parse().unwrap();
     assert_eq!(end - start, 6 * rounds as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_answers_with_a_rename_made_while_it_ran() {
+    let (t, fake, url) = server_with_connection("check-token").await;
+    let http = reqwest::Client::new();
+    // Hold the API's answer to the check's request...
+    let held = fake.hold.write().await;
+    let hits_before = fake.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let check = tokio::spawn(send(
+        http.post(format!("{url}/check"))
+            .bearer_auth(&t.admin_token)
+            .json(&json!(null)),
+    ));
+    while fake.hits.load(std::sync::atomic::Ordering::SeqCst) == hits_before {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // ...rename the connection meanwhile...
+    let renamed = send(
+        http.patch(&url)
+            .bearer_auth(&t.admin_token)
+            .json(&json!({"name": "Renamed during the check"})),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    // ...then let the check finish: it saves its findings and answers with
+    // the connection as saved, rename included.
+    drop(held);
+    let checked = check.await.unwrap();
+    assert_eq!(checked.status, 200, "{}", checked.body);
+    assert_eq!(checked.body["ok"], true, "{}", checked.body);
+    assert_eq!(
+        checked.body["connection"]["name"], "Renamed during the check",
+        "{}",
+        checked.body
+    );
+    let now = send(http.get(&url).bearer_auth(&t.admin_token)).await;
+    assert_eq!(now.body["name"], "Renamed during the check");
+    assert_eq!(now.body["status"], "connected");
 }

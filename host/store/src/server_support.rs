@@ -7,11 +7,12 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::connections::{CONNECTION_COLUMNS, ConnectionRow};
 use crate::db::{from_ms, now_ms, on_db};
 use crate::tenancy::FolderRow;
 use crate::{
-    ApiTokenId, ConnectionId, ConnectionStatus, Folder, FolderId, OrganizationId, Scope, Store,
-    StoreError, TenantId, User, UserId,
+    ApiTokenId, Connection, ConnectionId, ConnectionStatus, Folder, FolderId, OrganizationId,
+    Scope, Store, StoreError, TenantId, User, UserId,
 };
 
 /// Who an API token or console session belongs to.
@@ -378,19 +379,25 @@ impl Store {
 
     /// Saves a connection's status, messages, account and granted scopes
     /// in one statement, leaving what people edit (name, polling
-    /// frequency, config) and `is_default` as they are now.
+    /// frequency, config) and `is_default` as they are now. Returns the
+    /// connection as saved.
     pub async fn save_connection_state(
         &self,
         scope: &Scope,
         id: ConnectionId,
         state: &ConnectionState,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Connection, StoreError> {
         let scopes = serde_json::to_string(&state.granted_scopes).expect("strings serialize");
-        let n = on_db!(self.db(), pool => sqlx::query(
-                "UPDATE connections SET status = $1, \
-                 status_message = $2, provider_error = $3, account_id = $4, account_display_name = $5, \
-                 account_email = $6, granted_scopes = $7, updated_by = $8, updated_at = $9, version = version + 1 \
-                 WHERE id = $10 AND org_id = $11 AND tenant_id = $12")
+        // RETURNING: the caller answers with the row as saved (its new
+        // version, and a name someone changed meanwhile), not with what it
+        // read before the call it saves the findings of.
+        let sql = format!(
+            "UPDATE connections SET status = $1, \
+             status_message = $2, provider_error = $3, account_id = $4, account_display_name = $5, \
+             account_email = $6, granted_scopes = $7, updated_by = $8, updated_at = $9, version = version + 1 \
+             WHERE id = $10 AND org_id = $11 AND tenant_id = $12 RETURNING {CONNECTION_COLUMNS}"
+        );
+        let row: Option<ConnectionRow> = on_db!(self.db(), pool => sqlx::query_as(&sql)
             .bind(state.status.as_str())
             .bind(&state.status_message)
             .bind(&state.provider_error)
@@ -403,15 +410,14 @@ impl Store {
             .bind(id)
             .bind(scope.org)
             .bind(scope.tenant)
-            .execute(pool)
+            .fetch_optional(pool)
             .await
-            .map_err(StoreError::query("save connection"))?
-            .rows_affected());
-        if n == 0 {
+            .map_err(StoreError::query("save connection"))?);
+        let Some(row) = row else {
             return Err(crate::connections::not_found(id));
-        }
+        };
         self.connection_changed(id);
-        Ok(())
+        row.into_connection()
     }
 
     /// What uses a connection.

@@ -161,9 +161,10 @@ async fn connection_ids_chosen_by_the_caller_and_checked_state_round_trip(backen
         updated_at: OffsetDateTime::now_utc(),
     };
     assert!(store.save_connection_state(&b, id, &state).await.is_err());
-    store.save_connection_state(&a, id, &state).await.unwrap();
+    let saved = store.save_connection_state(&a, id, &state).await.unwrap();
     let c = store.get_connection(&a, id).await.unwrap().unwrap();
     assert_eq!(c.name, "Renamed", "a state save keeps what people edited");
+    assert_eq!(saved, c, "the save returns the row as saved");
     assert_eq!(c.status, ConnectionStatus::Connected);
     assert_eq!(c.account_id.as_deref(), Some("u1"));
     assert_eq!(c.granted_scopes, vec!["meeting:write".to_string()]);

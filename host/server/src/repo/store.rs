@@ -500,6 +500,7 @@ impl Repo for StoreRepo {
         self.store
             .save_connection_state(&scope, id, &state_of(conn))
             .await
+            .map(drop)
             .map_err(err)
     }
 
@@ -584,12 +585,14 @@ impl Repo for StoreRepo {
         }))
     }
 
-    async fn update_connection(&self, conn: &Connection) -> RepoResult<()> {
+    async fn update_connection(&self, conn: &Connection) -> RepoResult<Connection> {
         let scope = self.scope(conn.tenant_id).await?;
-        self.store
+        let saved = self
+            .store
             .save_connection_state(&scope, st::ConnectionId(conn.id.0), &state_of(conn))
             .await
-            .map_err(err)
+            .map_err(err)?;
+        Self::connection_of(saved)
     }
 
     async fn connection_version(

@@ -94,6 +94,9 @@ pub struct FakeApi {
     pub token: Arc<Mutex<String>>,
     pub hits: Arc<AtomicUsize>,
     pub down: Arc<AtomicBool>,
+    /// `GET /user` waits while a test holds this for writing, so the test
+    /// can act while a check is in flight.
+    pub hold: Arc<tokio::sync::RwLock<()>>,
 }
 
 #[derive(Clone)]
@@ -101,6 +104,7 @@ struct ApiState {
     token: Arc<Mutex<String>>,
     hits: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    hold: Arc<tokio::sync::RwLock<()>>,
 }
 
 fn authorized(state: &ApiState, headers: &HeaderMap) -> bool {
@@ -116,9 +120,11 @@ pub async fn start_fake_api(token: &str) -> FakeApi {
         token: Arc::new(Mutex::new(token.to_string())),
         hits: Arc::new(AtomicUsize::new(0)),
         down: Arc::new(AtomicBool::new(false)),
+        hold: Arc::default(),
     };
     async fn user(State(s): State<ApiState>, headers: HeaderMap) -> (StatusCode, Json<Value>) {
         s.hits.fetch_add(1, Ordering::SeqCst);
+        drop(s.hold.read().await);
         if s.down.load(Ordering::SeqCst) {
             return (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +166,7 @@ pub async fn start_fake_api(token: &str) -> FakeApi {
         token: state.token,
         hits: state.hits,
         down: state.down,
+        hold: state.hold,
     }
 }
 
