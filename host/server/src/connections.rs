@@ -263,6 +263,27 @@ async fn default_folder(state: &AppState, caller: &Caller) -> ApiResult<Folder> 
         .map_err(ApiError::internal)
 }
 
+/// The `connector` connections in `folder`.
+async fn folder_connections(
+    state: &AppState,
+    caller: &Caller,
+    folder: FolderId,
+    connector: &str,
+) -> ApiResult<Vec<Connection>> {
+    state
+        .repo
+        .connections(
+            caller.tenant_id,
+            &ConnectionFilter {
+                folders: Some(vec![folder]),
+                connector_id: Some(connector.to_owned()),
+                status: None,
+            },
+        )
+        .await
+        .map_err(ApiError::internal)
+}
+
 pub fn connection_not_found(id: impl std::fmt::Display) -> ApiError {
     ApiError::not_found(
         "connection_not_found",
@@ -948,18 +969,7 @@ async fn create_connection(
         }
     }
 
-    let existing = state
-        .repo
-        .connections(
-            caller.tenant_id,
-            &ConnectionFilter {
-                folders: Some(vec![folder.id]),
-                connector_id: Some(manifest.id.clone()),
-                status: None,
-            },
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let existing = folder_connections(&state, &caller, folder.id, &manifest.id).await?;
     let now = OffsetDateTime::now_utc();
     let mut conn = Connection {
         id: ConnectionId::new(),
@@ -1634,19 +1644,9 @@ async fn default_connection_id(
         Some(id) => visible_folder(state, caller, id).await?,
         None => default_folder(state, caller).await?,
     };
-    let list = state
-        .repo
-        .connections(
-            caller.tenant_id,
-            &ConnectionFilter {
-                folders: Some(vec![folder.id]),
-                connector_id: Some(req.connector.clone()),
-                status: None,
-            },
-        )
-        .await
-        .map_err(ApiError::internal)?;
-    list.into_iter()
+    folder_connections(state, caller, folder.id, &req.connector)
+        .await?
+        .into_iter()
         .find(|c| c.is_default)
         .map(|c| c.id)
         .ok_or_else(|| {
