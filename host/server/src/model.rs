@@ -291,28 +291,3 @@ impl OrgSettings {
     }
 }
 
-/// An OAuth flow waiting for the provider to call back.
-#[derive(Clone)]
-pub struct PendingAuthorization {
-    /// Opaque, single-use, random `state` parameter.
-    pub state: String,
-    pub tenant_id: TenantId,
-    pub connection_id: ConnectionId,
-    pub user_id: UserId,
-    /// PKCE verifier (a secret until used).
-    pub pkce_verifier: Option<String>,
-    pub expires_at: OffsetDateTime,
-    /// Scopes asked for.
-    pub scopes: Vec<String>,
-    /// Whether this flow re-authorizes an existing connection.
-    pub reconnect: bool,
-}
-
-impl std::fmt::Debug for PendingAuthorization {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingAuthorization")
-            .field("connection_id", &self.connection_id)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}

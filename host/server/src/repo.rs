@@ -231,12 +231,6 @@ pub trait Repo: Send + Sync + 'static {
         id: &str,
     ) -> RepoResult<()>;
 
-    // ---- OAuth flows ----
-
-    async fn put_pending(&self, pending: PendingAuthorization) -> RepoResult<()>;
-    /// Remove and return the pending flow with this state (single use).
-    async fn take_pending(&self, state: &str) -> RepoResult<Option<PendingAuthorization>>;
-
     // ---- custom components ----
 
     async fn put_component(&self, component: StoredComponent) -> RepoResult<()>;

@@ -763,62 +763,6 @@ impl Repo for StoreRepo {
         Ok(())
     }
 
-    async fn put_pending(&self, pending: PendingAuthorization) -> RepoResult<()> {
-        let scope = self.scope(pending.tenant_id).await?;
-        let verifier = pending.pkce_verifier.clone().map(st::SecretString::new);
-        self.store
-            .create_pending_authorization(
-                &scope,
-                st::NewPendingAuthorization {
-                    connection: st::ConnectionId(pending.connection_id.0),
-                    state: &pending.state,
-                    pkce_verifier: verifier.as_ref(),
-                    redirect_uri: "",
-                    extra: serde_json::json!({
-                        "scopes": pending.scopes,
-                        "reconnect": pending.reconnect,
-                    }),
-                    created_by: Some(st::UserId(pending.user_id.0)),
-                    expires_at: pending.expires_at,
-                },
-            )
-            .await
-            .map_err(err)?;
-        Ok(())
-    }
-
-    async fn take_pending(&self, state: &str) -> RepoResult<Option<PendingAuthorization>> {
-        let p = match self.store.consume_pending_authorization(state).await {
-            Ok(p) => p,
-            Err(StoreError::AuthorizationState { .. }) => return Ok(None),
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(err(e)),
-        };
-        let scopes = p
-            .extra
-            .get("scopes")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        let reconnect = p
-            .extra
-            .get("reconnect")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
-        Ok(Some(PendingAuthorization {
-            state: state.to_string(),
-            tenant_id: TenantId(p.scope.tenant.0),
-            connection_id: ConnectionId(p.connection.0),
-            user_id: p
-                .created_by
-                .map(|u| UserId(u.0))
-                .unwrap_or(UserId(uuid::Uuid::nil())),
-            pkce_verifier: p.pkce_verifier.map(|v| v.expose().to_string()),
-            expires_at: p.expires_at,
-            scopes,
-            reconnect,
-        }))
-    }
-
     async fn put_component(&self, component: StoredComponent) -> RepoResult<()> {
         let scope = self.scope(component.tenant_id).await?;
         for old in self.store.list_connectors(&scope).await.map_err(err)? {
