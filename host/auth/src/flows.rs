@@ -71,6 +71,11 @@ pub enum ClientChoice {
     },
 }
 
+/// How long an expired authorization is kept before it is deleted: until
+/// then a late callback is told "expired" rather than "unknown state", and
+/// no purge can race a callback that is consuming a state.
+pub const EXPIRED_STATE_KEPT: Duration = Duration::from_secs(3600);
+
 /// Settings of [`AuthFlows`].
 #[derive(Debug, Clone)]
 pub struct FlowSettings {
@@ -423,7 +428,20 @@ impl AuthFlows {
                 },
             )
             .await?;
+        self.forget_abandoned_authorizations().await;
         Ok(url)
+    }
+
+    /// Delete the authorizations nobody finished (with their sealed PKCE
+    /// verifier and client secret) once they are [`EXPIRED_STATE_KEPT`]
+    /// past their expiry. Done when a flow starts, as signing in forgets
+    /// expired sessions: no background task, and the table holds only the
+    /// last hour or so of flows.
+    async fn forget_abandoned_authorizations(&self) {
+        let before = self.clock.now() - EXPIRED_STATE_KEPT;
+        if let Err(e) = self.store.purge_pending_authorizations(before).await {
+            tracing::warn!(error = %e, "could not delete abandoned OAuth authorizations");
+        }
     }
 
     /// Step 3: handle the redirect to the callback.

@@ -659,3 +659,57 @@ async fn client_credentials_fetch_a_token_at_create_and_check_it() {
     );
     t.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_a_sign_in_forgets_ones_abandoned_over_an_hour_ago() {
+    let zoom = FakeZoom::start().await;
+    let t = zoom_server(&zoom).await;
+    let api = Api::new(&t.base, Some(&t.admin_token));
+    let created = start_zoom(&api, "oauth2_authorization_code", json!({})).await;
+    authorize_url(&created);
+    let id = created.body["connection"]["id"].as_str().unwrap();
+    let tenant = api.get("/api/v1/me").await.body["tenant_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let store = &t.server.state.store;
+    let conn = plugboard_server::oauth::connection_ref(store, tenant, id.parse().unwrap())
+        .await
+        .unwrap();
+    // Two sign-ins nobody finished: one expired two hours ago, one a
+    // minute ago (still inside the grace period).
+    let now = time::OffsetDateTime::now_utc();
+    for (state, expired) in [
+        ("abandoned-long-ago-0123456789", time::Duration::hours(2)),
+        ("abandoned-just-now-0123456789", time::Duration::minutes(1)),
+    ] {
+        store
+            .create_pending_authorization(
+                &conn.scope,
+                plugboard_store::NewPendingAuthorization {
+                    connection: conn.connection,
+                    state,
+                    pkce_verifier: None,
+                    redirect_uri: "",
+                    extra: json!({}),
+                    created_by: None,
+                    expires_at: now - expired,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    // Starting another sign-in deletes the long-abandoned one only.
+    authorize_url(&start_zoom(&api, "oauth2_authorization_code", json!({})).await);
+    let gone = store
+        .consume_pending_authorization("abandoned-long-ago-0123456789")
+        .await
+        .unwrap_err();
+    assert!(gone.to_string().contains("unknown state"), "{gone}");
+    let kept = store
+        .consume_pending_authorization("abandoned-just-now-0123456789")
+        .await
+        .unwrap_err();
+    assert!(kept.to_string().contains("expired"), "{kept}");
+}

@@ -528,11 +528,21 @@ impl Store {
         })
     }
 
-    /// Deletes used or expired pending authorizations; returns how many.
-    pub async fn purge_pending_authorizations(&self) -> Result<u64, StoreError> {
+    /// Deletes the pending authorizations that expired before
+    /// `expired_before` (used or not: an abandoned sign-in keeps its
+    /// sealed PKCE verifier only until then); returns how many.
+    ///
+    /// A used one that has not expired stays, so that replaying its state
+    /// is told "already used". Pass a time somewhat in the past: a state
+    /// being consumed right now has not expired, so it is never deleted
+    /// between [`Store::consume_pending_authorization`]'s two statements.
+    pub async fn purge_pending_authorizations(
+        &self,
+        expired_before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         on_db!(self.db(), pool => sqlx::query(
-                "DELETE FROM pending_authorizations WHERE used OR expires_at <= $1")
-            .bind(now_ms())
+                "DELETE FROM pending_authorizations WHERE expires_at <= $1")
+            .bind(to_ms(expired_before))
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
