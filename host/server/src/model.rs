@@ -290,4 +290,3 @@ impl OrgSettings {
             .is_none_or(|list| list.iter().any(|c| c == connector))
     }
 }
-
