@@ -2,8 +2,8 @@
 //! processes (this test binary, re-run with `child_refresher_process`)
 //! share one PostgreSQL store, and an expired token is refreshed exactly
 //! once. Needs PostgreSQL at `PLUGBOARD_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/test`) and `psql` to make a schema;
-//! without them the test says so and passes.
+//! `postgres://postgres@127.0.0.1:5432/test`); without it the test fails
+//! saying how to start it.
 
 mod common;
 
@@ -19,13 +19,9 @@ use plugboard_store::{
     ConnectionId, Database, OrganizationId, RootKeySource, Scope, Store, StoreOptions, TenantId,
 };
 use plugboard_test_support::FakeZoom;
+use plugboard_test_support::postgres::TestSchema;
 
 const CHILD_ENV: &str = "PLUGBOARD_AUTH_TEST_CHILD";
-
-fn postgres_base() -> String {
-    std::env::var("PLUGBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
 
 async fn open(url: &str, root_key: RootKeySource) -> Store {
     Store::open(StoreOptions {
@@ -39,23 +35,8 @@ async fn open(url: &str, root_key: RootKeySource) -> Store {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_sharing_postgres_refresh_once() {
-    let base = postgres_base();
-    let schema = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
-    let made = std::process::Command::new("psql")
-        .arg(&base)
-        .args(["-q", "-c", &format!("CREATE SCHEMA {schema}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    // Never pass silently: cross-replica single-flight is the point of this test.
-    assert!(
-        made.is_ok_and(|s| s.success()),
-        "could not create a schema in PostgreSQL at {base} with psql; start it with \
-         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-         or point PLUGBOARD_TEST_POSTGRES at one"
-    );
-    let _drop_schema = DropSchema(base.clone(), schema.clone());
-    let url = format!("{base}?options=-c%20search_path%3D{schema}");
+    let schema = TestSchema::create("auth_test").await;
+    let url = schema.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let store = open(&url, RootKeySource::DataDir(dir.path().join("root.key"))).await;
     let zoom = FakeZoom::start().await;
@@ -117,24 +98,6 @@ async fn three_processes_sharing_postgres_refresh_once() {
     assert_eq!(zoom.refreshes(), 1);
     assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
     store.close().await;
-}
-
-/// Drops the test's schema even when the test fails.
-struct DropSchema(String, String);
-
-impl Drop for DropSchema {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("psql")
-            .arg(&self.0)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.1),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// Runs only when spawned by `three_processes_sharing_postgres_refresh_once`.

@@ -4,7 +4,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use plugboard_store::{Database, NewConnection, RootKeySource, Store, StoreOptions};
-use sqlx::Connection;
+use plugboard_test_support::postgres::TestSchema;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -13,29 +13,10 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let base = std::env::var("PLUGBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let schema = format!("pb_bench_{}", uuid::Uuid::new_v4().simple());
-    rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL at {base} is unreachable ({e}); start it with \
-                 `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`"
-                )
-            });
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    let schema = rt.block_on(TestSchema::create("pb_bench"));
     let backends = [
         ("sqlite", Database::Sqlite(dir.path().join("bench.db"))),
-        (
-            "postgres",
-            Database::Postgres(format!("{base}?options=-c%20search_path%3D{schema}")),
-        ),
+        ("postgres", Database::Postgres(schema.url().to_owned())),
     ];
     for (name, database) in backends {
         let (store, scope, id) = rt.block_on(async {
@@ -67,13 +48,7 @@ fn bench(c: &mut Criterion) {
         });
         rt.block_on(store.close());
     }
-    rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
+    // The schema is dropped with `schema`.
 }
 
 criterion_group!(benches, bench);

@@ -12,6 +12,8 @@
 //! - [`WebhookReceiver`]: records signed webhook deliveries, can be taken down.
 //! - [`mtls`]: test CAs and certificates, and [`mtls::MtlsApi`], an HTTPS
 //!   API that requires client certificates and records its connections.
+//! - [`postgres::TestSchema`]: a fresh PostgreSQL schema per test, dropped
+//!   afterwards.
 //! - [`free_port`].
 //!
 //! This crate is only for tests: it holds test-only secrets in plain
@@ -23,6 +25,7 @@ mod logs;
 pub mod mtls;
 pub mod npm;
 mod oidc;
+pub mod postgres;
 mod webhook_receiver;
 
 pub use fake_zoom::{FakeZoom, Recording, TokenFault, ZoomApp, ZoomUser};

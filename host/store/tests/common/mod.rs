@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 
 use plugboard_store::{Database, RootKeySource, Store, StoreOptions};
+use plugboard_test_support::postgres::TestSchema;
 use sqlx::Connection;
 
 /// Which backend a test runs on.
@@ -17,37 +18,12 @@ pub enum Backend {
     Postgres,
 }
 
-/// PostgreSQL for tests; override with `PLUGBOARD_TEST_POSTGRES`.
-pub fn postgres_base_url() -> String {
-    std::env::var("PLUGBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-const START_POSTGRES: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-     (database `test`, user `postgres`, trust auth on 127.0.0.1), or point PLUGBOARD_TEST_POSTGRES at another server";
-
-/// Creates the test database on a server that lacks it (a fresh cluster).
-async fn create_test_database(base: &str) {
-    let (server, db) = base.rsplit_once('/').expect("URL has a database");
-    let db = db.split('?').next().unwrap_or(db);
-    let mut c = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL at {server} is unreachable ({e}); {START_POSTGRES}")
-        });
-    // a concurrent test may win the race: ignore "already exists"
-    let _ = sqlx::query(&format!("CREATE DATABASE \"{db}\""))
-        .execute(&mut c)
-        .await;
-    c.close().await.ok();
-}
-
 /// One test's database and root key.
 pub struct TestDb {
     pub backend: Backend,
     pub dir: tempfile::TempDir,
     pub database: Database,
-    schema: Option<String>,
+    schema: Option<TestSchema>,
 }
 
 impl TestDb {
@@ -64,31 +40,11 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let base = postgres_base_url();
-                let mut conn = match sqlx::PgConnection::connect(&base).await {
-                    Ok(c) => c,
-                    Err(e) if e.to_string().contains("does not exist") => {
-                        create_test_database(&base).await;
-                        sqlx::PgConnection::connect(&base)
-                            .await
-                            .unwrap_or_else(|e| {
-                                panic!("PostgreSQL at {base}: {e}; {START_POSTGRES}")
-                            })
-                    }
-                    Err(e) => panic!("PostgreSQL at {base} is unreachable ({e}); {START_POSTGRES}"),
-                };
-                let schema = format!("pb_test_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create test schema");
-                conn.close().await.ok();
-                let sep = if base.contains('?') { '&' } else { '?' };
-                let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+                let schema = TestSchema::create("pb_test").await;
                 Self {
                     backend,
                     dir,
-                    database: Database::Postgres(url),
+                    database: Database::Postgres(schema.url().to_owned()),
                     schema: Some(schema),
                 }
             }
@@ -179,7 +135,7 @@ impl TestDb {
             }
             Database::Postgres(url) => {
                 let mut c = sqlx::PgConnection::connect(url).await.expect("connect");
-                let schema = self.schema.as_deref().expect("schema");
+                let schema = self.schema.as_ref().expect("schema").name();
                 let tables: Vec<String> = sqlx::query_scalar(
                     "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
                 )
@@ -214,30 +170,6 @@ impl TestDb {
                 c.close().await.ok();
                 out
             }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(schema) = self.schema.take() {
-            let base = postgres_base_url();
-            // Drop runs inside the test's runtime: use a thread with its own.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
-                rt.block_on(async {
-                    if let Ok(mut c) = sqlx::PgConnection::connect(&base).await {
-                        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .execute(&mut c)
-                            .await;
-                        let _ = c.close().await;
-                    }
-                });
-            })
-            .join();
         }
     }
 }

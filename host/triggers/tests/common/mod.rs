@@ -15,15 +15,12 @@ use plugboard_store::{
     ConnectionId, ConnectionStatus, Database, NewConnection, RootKeySource, Scope, Store,
     StoreOptions, TriggerId,
 };
+use plugboard_test_support::postgres::TestSchema;
 use plugboard_triggers::{
     ManualClock, Outbox, PollError, PollOutput, PollRequest, PolledEvent, Poller, Scheduler,
     SchedulerConfig,
 };
-use sqlx::Connection as _;
 use time::OffsetDateTime;
-
-const START_POSTGRES: &str = "start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-     (database `test`, user `postgres`, trust auth on 127.0.0.1), or point PLUGBOARD_TEST_POSTGRES at another server";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -33,6 +30,8 @@ pub struct Env {
     pub clock: Arc<ManualClock>,
     pub scope: Scope,
     pub conn: ConnectionId,
+    /// The PostgreSQL schema the store lives in, dropped with the `Env`.
+    schema: Option<TestSchema>,
 }
 
 pub async fn sqlite() -> Env {
@@ -42,20 +41,11 @@ pub async fn sqlite() -> Env {
 }
 
 pub async fn postgres() -> Env {
-    let base = std::env::var("PLUGBOARD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let mut c = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable ({e}); {START_POSTGRES}"));
-    let schema = format!("pb_trig_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
-    c.close().await.ok();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    Env::open(tempfile::tempdir().unwrap(), Database::Postgres(url)).await
+    let schema = TestSchema::create("pb_trig").await;
+    let database = Database::Postgres(schema.url().to_owned());
+    let mut env = Env::open(tempfile::tempdir().unwrap(), database).await;
+    env.schema = Some(schema);
+    env
 }
 
 pub async fn open_store(dir: &tempfile::TempDir, database: &Database) -> Store {
@@ -92,6 +82,7 @@ impl Env {
             clock: Arc::new(ManualClock::new(OffsetDateTime::now_utc())),
             scope,
             conn,
+            schema: None,
         }
     }
 
