@@ -64,6 +64,34 @@ pub async fn start_server_with_triggers(
     }
 }
 
+/// Another replica of `first`: its own data directory and port, the same
+/// database and root key (copied, as an operator shares one key file), and
+/// `adjust` applied to its configuration. It answers `first`'s tokens.
+pub async fn start_replica(first: &TestServer, adjust: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(dir.path().join("data"));
+    config.egress.allow_loopback = true;
+    config.database_url = first.server.state.config.database_url.clone();
+    std::fs::create_dir_all(&config.data_dir).unwrap();
+    std::fs::copy(
+        first.data_dir().join("root.key"),
+        config.data_dir.join("root.key"),
+    )
+    .expect("the first replica's root key");
+    adjust(&mut config);
+    let server = plugboard_server::start(config)
+        .await
+        .expect("replica starts");
+    assert!(!server.first_start, "a replica is not a first start");
+    let base = server.local_url();
+    TestServer {
+        server,
+        admin_token: first.admin_token.clone(),
+        base,
+        _dir: dir,
+    }
+}
+
 impl TestServer {
     /// The server's data directory (database, vault key, admin token).
     pub fn data_dir(&self) -> std::path::PathBuf {
