@@ -159,7 +159,10 @@ impl Runtime {
                 grants: config.grants,
                 client: Arc::new(client),
                 extra_roots,
-                mtls_clients: imports::http::MtlsClients::new(imports::http::MAX_MTLS_CLIENTS),
+                mtls_clients: imports::http::MtlsClients::new(
+                    imports::http::MAX_MTLS_CLIENTS,
+                    imports::http::MTLS_CLIENT_IDLE,
+                ),
                 cache,
                 cpu_ticks: cpu_ticks.max(1),
             }),

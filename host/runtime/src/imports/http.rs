@@ -68,6 +68,11 @@ pub(crate) type MtlsClients = ClientCache<Arc<reqwest::Client>>;
 /// next request.
 pub(crate) const MAX_MTLS_CLIENTS: usize = 64;
 
+/// How long a client-certificate client is kept unused. Past it the
+/// client, with the private key in its TLS configuration, is dropped; the
+/// connection's next request builds a new one (a new handshake).
+pub(crate) const MTLS_CLIENT_IDLE: Duration = Duration::from_secs(5 * 60);
+
 impl Host for HostState {
     async fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         let call = self.call("http.send")?;

@@ -3,14 +3,17 @@
 //! handshake, then pooled keep-alive connections, instead of a new client
 //! and handshake per request.
 //!
-//! Owns: the bound (at most `capacity` clients; the least recently used
-//! goes first) and the key, a [`Fingerprint`] of the certificate and key.
+//! Owns: the bounds (at most `capacity` clients, the least recently used
+//! going first; none kept once unused for `idle`, so the private key of a
+//! deleted or reconnected connection does not stay in memory for long) and
+//! the key, a [`Fingerprint`] of the certificate and key.
 //! Must never: keep or log the PEM text (only its SHA-256 is kept), or
 //! hand one certificate's client to a request made with another: a new
 //! certificate has a new fingerprint and so gets its own client.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
@@ -33,20 +36,29 @@ impl Fingerprint {
     }
 }
 
-/// At most `capacity` clients by fingerprint, least recently used first.
-/// A linear scan: the bound is small and a scan of it costs less than the
-/// request it serves.
+/// At most `capacity` clients by fingerprint, least recently used first,
+/// each with when it was last used. A linear scan: the bound is small and
+/// a scan of it costs less than the request it serves.
 pub(crate) struct ClientCache<C> {
     capacity: usize,
-    entries: Mutex<VecDeque<(Fingerprint, C)>>,
+    idle: Duration,
+    entries: Mutex<VecDeque<Entry<C>>>,
+}
+
+struct Entry<C> {
+    key: Fingerprint,
+    client: C,
+    used: Instant,
 }
 
 impl<C: Clone> ClientCache<C> {
-    /// An empty cache holding at most `capacity` (at least one) clients.
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty cache holding at most `capacity` (at least one) clients,
+    /// each for at most `idle` after its last use.
+    pub(crate) fn new(capacity: usize, idle: Duration) -> Self {
         let capacity = capacity.max(1);
         ClientCache {
             capacity,
+            idle,
             entries: Mutex::new(VecDeque::with_capacity(capacity)),
         }
     }
@@ -54,7 +66,8 @@ impl<C: Clone> ClientCache<C> {
     /// The client for `key`, built by `build` if there is none. `build`
     /// runs without the lock held; if two requests race to build the same
     /// client, the first one stored wins and the other is dropped. A
-    /// failed build stores nothing.
+    /// failed build stores nothing. Clients idle for too long are dropped
+    /// first (they are only looked at when a client is asked for).
     pub(crate) fn get_or_try_insert<E>(
         &self,
         key: Fingerprint,
@@ -66,21 +79,30 @@ impl<C: Clone> ClientCache<C> {
         let built = build()?;
         let mut entries = self.lock();
         if let Some(client) = take(&mut entries, key) {
-            entries.push_back((key, client.clone()));
+            touch(&mut entries, key, &client);
             return Ok(client);
         }
         if entries.len() >= self.capacity {
             entries.pop_front();
         }
-        entries.push_back((key, built.clone()));
+        touch(&mut entries, key, &built);
         Ok(built)
     }
 
-    /// The client for `key`, now the most recently used, if cached.
+    /// The client for `key`, now the most recently used, if cached (and
+    /// not idle for too long).
     fn get(&self, key: Fingerprint) -> Option<C> {
         let mut entries = self.lock();
+        // Least recently used first: the idle ones are at the front.
+        let now = Instant::now();
+        while entries
+            .front()
+            .is_some_and(|e| now.duration_since(e.used) >= self.idle)
+        {
+            entries.pop_front();
+        }
         let client = take(&mut entries, key)?;
-        entries.push_back((key, client.clone()));
+        touch(&mut entries, key, &client);
         Some(client)
     }
 
@@ -90,21 +112,32 @@ impl<C: Clone> ClientCache<C> {
         self.lock().len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, VecDeque<(Fingerprint, C)>> {
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Entry<C>>> {
         // The entries stay consistent whatever panicked while holding them.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
+/// Store `key`'s client as the most recently used, used now.
+fn touch<C: Clone>(entries: &mut VecDeque<Entry<C>>, key: Fingerprint, client: &C) {
+    entries.push_back(Entry {
+        key,
+        client: client.clone(),
+        used: Instant::now(),
+    });
+}
+
 /// Remove and return `key`'s client.
-fn take<C>(entries: &mut VecDeque<(Fingerprint, C)>, key: Fingerprint) -> Option<C> {
-    let at = entries.iter().position(|(k, _)| *k == key)?;
-    entries.remove(at).map(|(_, client)| client)
+fn take<C>(entries: &mut VecDeque<Entry<C>>, key: Fingerprint) -> Option<C> {
+    let at = entries.iter().position(|e| e.key == key)?;
+    entries.remove(at).map(|e| e.client)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
 
     fn key(n: u8) -> Fingerprint {
         Fingerprint::of(&format!("cert {n}"), "key")
@@ -116,7 +149,7 @@ mod tests {
 
     #[test]
     fn the_same_certificate_gets_the_same_client() {
-        let cache = ClientCache::new(4);
+        let cache = ClientCache::new(4, HOUR);
         assert_eq!(insert(&cache, key(1), 10), 10);
         // A second build would give 11: the cached client is returned instead.
         assert_eq!(insert(&cache, key(1), 11), 10);
@@ -125,7 +158,7 @@ mod tests {
 
     #[test]
     fn a_changed_certificate_or_key_gets_a_new_client() {
-        let cache = ClientCache::new(4);
+        let cache = ClientCache::new(4, HOUR);
         insert(&cache, Fingerprint::of("cert", "key"), 1);
         assert_eq!(insert(&cache, Fingerprint::of("cert2", "key"), 2), 2);
         assert_eq!(insert(&cache, Fingerprint::of("cert", "key2"), 3), 3);
@@ -136,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_client_is_evicted_at_the_bound() {
-        let cache = ClientCache::new(2);
+        let cache = ClientCache::new(2, HOUR);
         insert(&cache, key(1), 1);
         insert(&cache, key(2), 2);
         // Using 1 makes 2 the oldest, so 3 evicts 2.
@@ -149,12 +182,24 @@ mod tests {
 
     #[test]
     fn a_failed_build_stores_nothing() {
-        let cache: ClientCache<u32> = ClientCache::new(2);
+        let cache: ClientCache<u32> = ClientCache::new(2, HOUR);
         assert_eq!(
             cache.get_or_try_insert(key(1), || Err("bad pem")),
             Err("bad pem")
         );
         assert_eq!(cache.len(), 0);
         assert_eq!(insert(&cache, key(1), 5), 5);
+    }
+
+    #[test]
+    fn a_client_unused_for_the_idle_time_is_dropped() {
+        // Nothing may stay unused for zero time: each request for another
+        // client drops the ones before it.
+        let cache = ClientCache::new(4, Duration::ZERO);
+        insert(&cache, key(1), 1);
+        insert(&cache, key(2), 2);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(insert(&cache, key(1), 10), 10, "1 was dropped and rebuilt");
+        assert_eq!(cache.len(), 1);
     }
 }
