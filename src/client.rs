@@ -203,7 +203,7 @@ pub enum AppsCommand {
 
 #[derive(Subcommand)]
 pub enum TokensCommand {
-    /// List your API tokens (ids, names, creation times; never the tokens).
+    /// List your API tokens (ids, names, when made and last used; never the tokens).
     List(#[command(flatten)] Conn),
     /// Create an API token for yourself; it is printed once.
     Create {
@@ -1065,9 +1065,19 @@ pub async fn apps(cmd: AppsCommand) -> anyhow::Result<()> {
 pub async fn tokens(cmd: TokensCommand) -> anyhow::Result<()> {
     match cmd {
         TokensCommand::List(conn) => {
-            list_table(&conn, "/api/v1/tokens", &["id", "name", "created"], |t| {
-                vec![s(t, "id"), s(t, "name"), s(t, "created_at")]
-            })
+            list_table(
+                &conn,
+                "/api/v1/tokens",
+                &["id", "name", "created", "last used"],
+                |t| {
+                    vec![
+                        s(t, "id"),
+                        s(t, "name"),
+                        s(t, "created_at"),
+                        s(t, "last_used_at"),
+                    ]
+                },
+            )
             .await
         }
         TokensCommand::Create { name, conn } => {

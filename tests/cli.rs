@@ -334,8 +334,11 @@ fn the_cli_creates_lists_and_revokes_api_tokens() {
     // The table shows it by id and name, never the token; the new token works.
     let table = ok(&cli(&s, &["tokens", "list", "--token", &token]));
     assert!(table.starts_with("ID"), "{table}");
+    assert!(table.lines().next().unwrap().contains("LAST USED"), "{table}");
     let row = table.lines().find(|l| l.contains(&id)).expect("listed");
     assert!(row.contains("ci"), "{table}");
+    // Listed with the token itself, so it shows a last-used time, not `-`.
+    assert!(!row.trim_end().ends_with('-'), "{table}");
     assert!(!table.contains(&token), "{table}");
     let listed = json(&cli(&s, &["tokens", "list", "--json"]));
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");

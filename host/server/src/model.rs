@@ -65,6 +65,8 @@ pub struct ApiToken {
     pub user_id: UserId,
     pub name: String,
     pub created_at: OffsetDateTime,
+    /// To within an hour; `None` if never used.
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// Who is calling: resolved from the bearer token on every request.

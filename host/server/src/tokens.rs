@@ -43,6 +43,11 @@ pub struct TokenView {
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// When the token was last used, to within an hour; `null` if never.
+    /// A token nothing uses any more is one to revoke.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 impl From<ApiToken> for TokenView {
@@ -51,6 +56,7 @@ impl From<ApiToken> for TokenView {
             id: t.id,
             name: t.name,
             created_at: t.created_at,
+            last_used_at: t.last_used_at,
         }
     }
 }

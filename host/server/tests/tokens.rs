@@ -1,7 +1,7 @@
 //! API token management over real HTTP: a token made through the API
-//! works, is listed without its secret, and is refused from the very next
-//! request once revoked; only its owner or the tenant's administrator may
-//! revoke it.
+//! works, is listed without its secret (with when it was last used), and
+//! is refused from the very next request once revoked; only its owner or
+//! the tenant's administrator may revoke it.
 
 mod common;
 
@@ -43,7 +43,39 @@ async fn a_created_token_works_is_listed_without_its_secret_and_dies_when_revoke
     assert_eq!(entry["name"], "ci");
     assert_eq!(
         entry.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["created_at", "id", "name"]
+        ["created_at", "id", "last_used_at", "name"]
+    );
+    // It has been used (just now, to within the hour); a new one has not.
+    let used = time::OffsetDateTime::parse(
+        entry["last_used_at"].as_str().expect("a last-used time"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let made = time::OffsetDateTime::parse(
+        entry["created_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(used >= made, "{entry}");
+    let r = alice
+        .post("/api/v1/tokens", json!({"name": "unused"}))
+        .await;
+    let unused_id = r.body["id"].as_str().unwrap().to_owned();
+    let r = ci.get("/api/v1/tokens").await;
+    let unused = r
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == unused_id.as_str())
+        .unwrap();
+    assert!(unused["last_used_at"].is_null(), "{unused}");
+    assert_eq!(
+        alice
+            .delete(&format!("/api/v1/tokens/{unused_id}"))
+            .await
+            .status,
+        204
     );
     ci.assert_never_returned(&ci_token);
     ci.assert_never_returned(&plugboard_server::identity::token_hash(&ci_token));

@@ -68,7 +68,8 @@ pub use secrets::{
     PendingAuthorization,
 };
 pub use server_support::{
-    ApiToken, ConnectionReference, ConnectionSettings, ConnectionState, TokenOwner,
+    ApiToken, ConnectionReference, ConnectionSettings, ConnectionState, TOKEN_LAST_USED_PRECISION,
+    TokenOwner,
 };
 pub use store::{Store, StoreOptions};
 pub use tenancy::{Folder, FolderKind, Organization, Tenant, User};

@@ -39,7 +39,15 @@ pub struct ApiToken {
     pub name: String,
     /// When it was made.
     pub created_at: OffsetDateTime,
+    /// When it was last used, to within [`TOKEN_LAST_USED_PRECISION`];
+    /// `None` if never.
+    pub last_used_at: Option<OffsetDateTime>,
 }
+
+/// How stale a token's stored last-used time may get before a lookup
+/// writes a new one: an hour, so that using a token costs a write at most
+/// once an hour, not once a request.
+pub const TOKEN_LAST_USED_PRECISION: time::Duration = time::Duration::hours(1);
 
 /// Something that uses a connection (a process, an app, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,13 +209,14 @@ impl Store {
             user,
             name: name.to_owned(),
             created_at: from_ms(created_at),
+            last_used_at: None,
         })
     }
 
     /// A user's API tokens, oldest first (never their hashes).
     pub async fn list_api_tokens(&self, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
-        let rows: Vec<(ApiTokenId, String, i64)> = on_db!(self.db(), pool => sqlx::query_as(
-                "SELECT id, name, created_at FROM api_tokens WHERE user_id = $1 \
+        let rows: Vec<(ApiTokenId, String, i64, Option<i64>)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
                  ORDER BY created_at, id")
             .bind(user)
             .fetch_all(pool)
@@ -215,11 +224,12 @@ impl Store {
             .map_err(StoreError::query("list API tokens"))?);
         Ok(rows
             .into_iter()
-            .map(|(id, name, created_at)| ApiToken {
+            .map(|(id, name, created_at, last_used_at)| ApiToken {
                 id,
                 user,
                 name,
                 created_at: from_ms(created_at),
+                last_used_at: last_used_at.map(from_ms),
             })
             .collect())
     }
@@ -273,8 +283,8 @@ impl Store {
             return Ok(Some(owner));
         }
         let looked_up = std::time::Instant::now();
-        let row: Option<OwnerRow> = on_db!(self.db(), pool => sqlx::query_as(
-                "SELECT t.org_id, t.tenant_id, t.user_id, u.user_name, tu.is_admin FROM api_tokens t \
+        let row: Option<(Uuid, Uuid, Uuid, String, bool, Option<i64>)> = on_db!(self.db(), pool => sqlx::query_as(
+                "SELECT t.org_id, t.tenant_id, t.user_id, u.user_name, tu.is_admin, t.last_used_at FROM api_tokens t \
                  JOIN tenant_users tu ON tu.user_id = t.user_id AND tu.org_id = t.org_id AND tu.tenant_id = t.tenant_id \
                  JOIN users u ON u.id = t.user_id AND u.org_id = t.org_id \
                  WHERE t.token_sha256 = $1")
@@ -282,11 +292,34 @@ impl Store {
             .fetch_optional(pool)
             .await
             .map_err(StoreError::query("token owner"))?);
-        let owner = row.map(TokenOwner::from_row);
-        if let Some(owner) = &owner {
-            cache.put(token_sha256.to_owned(), owner.clone(), looked_up);
+        let Some((org, tenant, user, user_name, is_admin, last_used_at)) = row else {
+            return Ok(None);
+        };
+        self.note_token_use(token_sha256, last_used_at).await;
+        let owner = TokenOwner::from_row((org, tenant, user, user_name, is_admin));
+        cache.put(token_sha256.to_owned(), owner.clone(), looked_up);
+        Ok(Some(owner))
+    }
+
+    /// Store "used now" for the token if its last-used time is unset or
+    /// older than [`TOKEN_LAST_USED_PRECISION`]. A failure is logged, not
+    /// returned: it must not turn a valid token away.
+    async fn note_token_use(&self, token_sha256: &str, last_used_at: Option<i64>) {
+        let now = now_ms();
+        let precision = TOKEN_LAST_USED_PRECISION.whole_milliseconds() as i64;
+        if last_used_at.is_some_and(|at| now - at < precision) {
+            return;
         }
-        Ok(owner)
+        let written = on_db!(self.db(), pool => sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1 WHERE token_sha256 = $2")
+            .bind(now)
+            .bind(token_sha256)
+            .execute(pool)
+            .await
+            .map(drop));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not record an API token's last use");
+        }
     }
 
     /// The organization's connection settings (defaults when never set),

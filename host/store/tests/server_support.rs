@@ -23,6 +23,7 @@ on_both_backends!(
     a_connection_for_use_carries_its_folder_access_and_the_asked_secret,
     a_connection_for_a_call_is_remembered_until_this_store_changes_it,
     named_tokens_are_listed_and_a_revoked_one_is_refused_at_once,
+    a_tokens_last_use_is_written_at_most_once_an_hour,
 );
 
 async fn tenant(store: &Store, name: &str, admin: bool) -> (Scope, plugboard_store::UserId) {
@@ -591,4 +592,40 @@ async fn named_tokens_are_listed_and_a_revoked_one_is_refused_at_once(backend: B
             .await,
         0
     );
+}
+
+async fn a_tokens_last_use_is_written_at_most_once_an_hour(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.open().await;
+    // Every lookup reads the database: only the hourly rule limits writes.
+    store.set_token_cache_ttl(std::time::Duration::ZERO);
+    let (_, user) = tenant(&store, "a", false).await;
+    let made = store
+        .create_api_token(user, "ci", &"d".repeat(64))
+        .await
+        .unwrap();
+    let last_used = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let tokens = store.list_api_tokens(user).await.unwrap();
+            tokens
+                .iter()
+                .find(|t| t.id == made.id)
+                .unwrap()
+                .last_used_at
+        }
+    };
+    assert_eq!(last_used(&store).await, None, "never used");
+    store.token_owner(&"d".repeat(64)).await.unwrap().unwrap();
+    let first = last_used(&store).await.expect("used once");
+    // Used again within the hour: the stored time stays (no write).
+    store.token_owner(&"d".repeat(64)).await.unwrap().unwrap();
+    assert_eq!(last_used(&store).await, Some(first));
+    // Once the stored time is over an hour old, the next use writes.
+    let stale = (first - plugboard_store::TOKEN_LAST_USED_PRECISION).unix_timestamp() * 1000 - 1;
+    db.exec(&format!("UPDATE api_tokens SET last_used_at = {stale}"))
+        .await
+        .unwrap();
+    store.token_owner(&"d".repeat(64)).await.unwrap().unwrap();
+    assert!(last_used(&store).await.unwrap() >= first);
 }

@@ -181,6 +181,7 @@ fn api_token_of(t: st::ApiToken) -> ApiToken {
         user_id: UserId(t.user.0),
         name: t.name,
         created_at: t.created_at,
+        last_used_at: t.last_used_at,
     }
 }
 
