@@ -334,7 +334,10 @@ fn the_cli_creates_lists_and_revokes_api_tokens() {
     // The table shows it by id and name, never the token; the new token works.
     let table = ok(&cli(&s, &["tokens", "list", "--token", &token]));
     assert!(table.starts_with("ID"), "{table}");
-    assert!(table.lines().next().unwrap().contains("LAST USED"), "{table}");
+    assert!(
+        table.lines().next().unwrap().contains("LAST USED"),
+        "{table}"
+    );
     let row = table.lines().find(|l| l.contains(&id)).expect("listed");
     assert!(row.contains("ci"), "{table}");
     // Listed with the token itself, so it shows a last-used time, not `-`.
