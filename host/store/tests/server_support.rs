@@ -8,8 +8,8 @@ mod common;
 
 use common::{Backend, TestDb};
 use plugboard_store::{
-    ConnectionId, ConnectionPatch, ConnectionReference, ConnectionSettings, ConnectionState,
-    ConnectionStatus, FolderKind, NewConnection, Scope, SecretString, Store,
+    ApiToken, ConnectionId, ConnectionPatch, ConnectionReference, ConnectionSettings,
+    ConnectionState, ConnectionStatus, FolderKind, NewConnection, Scope, SecretString, Store,
 };
 use time::OffsetDateTime;
 
@@ -575,9 +575,16 @@ async fn named_tokens_are_listed_and_a_revoked_one_is_refused_at_once(backend: B
         !store.delete_api_token(ua, ci.id).await.unwrap(),
         "only once"
     );
+    // Only the laptop token is left, now with a last use (looked up above).
+    let left = store.list_api_tokens(ua).await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].last_used_at.is_some(), "{left:?}");
     assert_eq!(
-        store.list_api_tokens(ua).await.unwrap(),
-        vec![laptop.clone()]
+        left[0],
+        ApiToken {
+            last_used_at: left[0].last_used_at,
+            ..laptop.clone()
+        }
     );
 
     // The tenant's admin variant revokes any token of the tenant.
