@@ -69,7 +69,8 @@ pub(crate) type MtlsClients = ClientCache<Arc<reqwest::Client>>;
 pub(crate) const MAX_MTLS_CLIENTS: usize = 64;
 
 /// How long a client-certificate client is kept unused. Past it the
-/// client, with the private key in its TLS configuration, is dropped; the
+/// client, with the private key in its TLS configuration, is dropped at
+/// the next client-certificate request of any connection; its own
 /// connection's next request builds a new one (a new handshake).
 pub(crate) const MTLS_CLIENT_IDLE: Duration = Duration::from_secs(5 * 60);
 

@@ -4,8 +4,9 @@
 //! and handshake per request.
 //!
 //! Owns: the bounds (at most `capacity` clients, the least recently used
-//! going first; none kept once unused for `idle`, so the private key of a
-//! deleted or reconnected connection does not stay in memory for long) and
+//! going first; a client unused for `idle` is dropped when any client is
+//! next asked for, so the private key of a deleted or reconnected
+//! connection does not stay in memory for long while mTLS calls go on) and
 //! the key, a [`Fingerprint`] of the certificate and key.
 //! Must never: keep or log the PEM text (only its SHA-256 is kept), or
 //! hand one certificate's client to a request made with another: a new
