@@ -83,6 +83,9 @@ pub struct ConnectionView {
     #[schema(value_type = String, format = DateTime)]
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// Bumped by every change. Send it as `If-Match: "<version>"` (the
+    /// `ETag` a GET returns) to edit only if nobody changed it since.
+    pub version: i64,
 }
 
 impl From<&Connection> for ConnectionView {
@@ -105,6 +108,7 @@ impl From<&Connection> for ConnectionView {
             updated_by: c.updated_by,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            version: c.version,
         }
     }
 }
@@ -1033,7 +1037,7 @@ async fn create_connection(
     {
         conn.name = format!("{} ({})", manifest.name, account.display_name);
     }
-    state
+    let conn = state
         .repo
         .insert_connection(&conn)
         .await

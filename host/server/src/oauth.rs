@@ -376,7 +376,7 @@ pub(crate) async fn create(
     let method = effective_method(state, manifest, conn.auth_kind, &conn.config)?;
     let client = client_choice(state, caller, &manifest.id, conn.auth_kind, credentials).await?;
     if conn.auth_kind.uses_authorize_redirect() {
-        state
+        let conn = state
             .repo
             .insert_connection(&conn)
             .await
@@ -411,7 +411,7 @@ pub(crate) async fn create(
     if let Some(name) = default_name(manifest, &conn, named) {
         conn.name = name;
     }
-    state
+    let conn = state
         .repo
         .insert_connection(&conn)
         .await

@@ -141,7 +141,8 @@ pub trait Repo: Send + Sync + 'static {
 
     /// Insert a new connection. If `is_default` is set, other connections of
     /// the same connector in the folder lose the flag in the same step.
-    async fn insert_connection(&self, conn: &Connection) -> RepoResult<()>;
+    /// Returns the connection as stored (with its version).
+    async fn insert_connection(&self, conn: &Connection) -> RepoResult<Connection>;
     async fn connection(
         &self,
         tenant: TenantId,

@@ -1,7 +1,8 @@
 //! Optimistic concurrency on connection edits: GET gives an `ETag`, PATCH
 //! with a stale `If-Match` is refused with 412 and changes nothing; without
 //! `If-Match`, concurrent edits of different fields both stay; a check
-//! that runs while someone renames the connection keeps the rename.
+//! that runs while someone renames the connection keeps the rename; every
+//! answer showing a connection shows the version its ETag has.
 
 mod common;
 
@@ -183,4 +184,79 @@ async fn a_check_answers_with_a_rename_made_while_it_ran() {
     let now = send(http.get(&url).bearer_auth(&t.admin_token)).await;
     assert_eq!(now.body["name"], "Renamed during the check");
     assert_eq!(now.body["status"], "connected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_showing_a_connection_shows_the_version_its_etag_has() {
+    let t = start_server().await;
+    let fake = start_fake_api("version-token").await;
+    let http = reqwest::Client::new();
+    let api = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{}{path}", t.base))
+            .bearer_auth(&t.admin_token)
+    };
+    // The version a GET's ETag names, as a number.
+    let etag_version = |id: String| {
+        let get = api(reqwest::Method::GET, &format!("/api/v1/connections/{id}"));
+        async move {
+            let etag = send(get).await.etag.expect("an ETag");
+            etag.trim_matches('"').parse::<i64>().unwrap()
+        }
+    };
+
+    let created = send(
+        api(reqwest::Method::POST, "/api/v1/connections").json(&pat_body(&fake, "version-token")),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["connection"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v1 = etag_version(id.clone()).await;
+    assert_eq!(created.body["connection"]["version"], v1, "create");
+
+    let checked = send(
+        api(
+            reqwest::Method::POST,
+            &format!("/api/v1/connections/{id}/check"),
+        )
+        .json(&json!(null)),
+    )
+    .await;
+    let v2 = etag_version(id.clone()).await;
+    assert!(v2 > v1, "a check saves what it found");
+    assert_eq!(checked.body["connection"]["version"], v2, "check");
+
+    let reconnected = send(
+        api(
+            reqwest::Method::POST,
+            &format!("/api/v1/connections/{id}/reconnect"),
+        )
+        .json(&json!({"credentials": {"token": "version-token"}})),
+    )
+    .await;
+    assert_eq!(reconnected.status, 200, "{}", reconnected.body);
+    let v3 = etag_version(id.clone()).await;
+    assert_eq!(reconnected.body["connection"]["version"], v3, "reconnect");
+
+    let renamed = send(
+        api(reqwest::Method::PATCH, &format!("/api/v1/connections/{id}"))
+            .header("if-match", format!("\"{v3}\""))
+            .json(&json!({"name": "Versioned"})),
+    )
+    .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.body);
+    let v4 = etag_version(id.clone()).await;
+    assert_eq!(renamed.body["version"], v4, "edit");
+
+    let listed = send(api(reqwest::Method::GET, "/api/v1/connections")).await;
+    let row = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(row["version"], v4, "list");
 }

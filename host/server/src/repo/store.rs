@@ -480,7 +480,7 @@ impl Repo for StoreRepo {
         self.folder_of(&scope, f).await
     }
 
-    async fn insert_connection(&self, conn: &Connection) -> RepoResult<()> {
+    async fn insert_connection(&self, conn: &Connection) -> RepoResult<Connection> {
         let scope = self.scope(conn.tenant_id).await?;
         let id = st::ConnectionId(conn.id.0);
         let new = st::NewConnection {
@@ -498,11 +498,12 @@ impl Repo for StoreRepo {
             .create_connection_with_id(&scope, id, new)
             .await
             .map_err(err)?;
-        self.store
+        let saved = self
+            .store
             .save_connection_state(&scope, id, &state_of(conn))
             .await
-            .map(drop)
-            .map_err(err)
+            .map_err(err)?;
+        Self::connection_of(saved)
     }
 
     async fn connection(
