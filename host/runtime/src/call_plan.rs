@@ -9,8 +9,10 @@
 //! of the manifest and the context, so it can never be stale: a changed
 //! connection is a different context and gets its own plan.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use plugboard_manifest::{Manifest, TokenPlacement};
 
@@ -44,17 +46,42 @@ impl CallPlan {
 /// recency on every call, and a plan costs microseconds to rebuild.
 const MAX_PLANS: usize = 4096;
 
-/// One connector's plans, by context.
+/// One connector's plans, each found by the context it holds (so the
+/// context is stored once, in the plan).
 #[derive(Default)]
 pub(crate) struct CallPlans {
-    plans: Mutex<HashMap<CallContext, Arc<CallPlan>>>,
+    plans: Mutex<HashSet<ByContext>>,
+}
+
+/// A plan hashed and compared by its context, so that the set can be
+/// looked up with a `&CallContext`.
+struct ByContext(Arc<CallPlan>);
+
+impl Hash for ByContext {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.ctx.hash(state);
+    }
+}
+
+impl PartialEq for ByContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ctx == other.0.ctx
+    }
+}
+
+impl Eq for ByContext {}
+
+impl Borrow<CallContext> for ByContext {
+    fn borrow(&self) -> &CallContext {
+        &self.0.ctx
+    }
 }
 
 impl CallPlans {
     /// The plan for `ctx`, built on the first call with it.
     pub(crate) fn get(&self, manifest: &Manifest, ctx: &CallContext) -> Arc<CallPlan> {
-        if let Some(plan) = self.lock().get(ctx) {
-            return plan.clone();
+        if let Some(found) = self.lock().get(ctx) {
+            return found.0.clone();
         }
         // Built outside the lock; two first calls may both build it.
         let plan = Arc::new(CallPlan::new(manifest, ctx.clone()));
@@ -62,11 +89,11 @@ impl CallPlans {
         if plans.len() >= MAX_PLANS {
             plans.clear();
         }
-        plans.insert(ctx.clone(), plan.clone());
+        plans.replace(ByContext(plan.clone()));
         plan
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CallContext, Arc<CallPlan>>> {
+    fn lock(&self) -> MutexGuard<'_, HashSet<ByContext>> {
         // A panic while holding the lock cannot leave a half-written plan.
         self.plans.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -128,10 +155,6 @@ mod tests {
         }
         assert!(plans.lock().len() <= MAX_PLANS);
         // The call that found it full is kept.
-        assert!(
-            plans
-                .lock()
-                .contains_key(&ctx(&format!("c{MAX_PLANS}"), "eu"))
-        );
+        assert!(plans.lock().contains(&ctx(&format!("c{MAX_PLANS}"), "eu")));
     }
 }
