@@ -440,8 +440,9 @@ impl Store {
                 });
             }
             let read_version = current.version;
-            if self.write_patch(scope, id, patch, current, by).await? {
-                break;
+            if let Some(saved) = self.write_patch(scope, id, patch, current, by).await? {
+                self.connection_changed(id);
+                return Ok(saved);
             }
             let actual = self.get_connection(scope, id).await?.map(|c| c.version);
             if expected_version.is_some() || actual.is_none() || attempt == BLIND_ATTEMPTS {
@@ -454,12 +455,11 @@ impl Store {
             }
             attempt += 1;
         }
-        self.connection_changed(id);
-        self.existing_connection(scope, id).await
     }
 
     /// Write `patch` over `current`, only if the row is still at
-    /// `current`'s version. Whether it was written.
+    /// `current`'s version. The row as written, or `None` if it had moved
+    /// on.
     async fn write_patch(
         &self,
         scope: &Scope,
@@ -467,7 +467,7 @@ impl Store {
         patch: &ConnectionPatch,
         current: Connection,
         by: Option<UserId>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Connection>, StoreError> {
         let name = patch.name.clone().unwrap_or(current.name);
         let poll = patch
             .polling_frequency_seconds
@@ -481,10 +481,13 @@ impl Store {
             });
         }
         let config = patch.config.as_ref().unwrap_or(&current.config).to_string();
-        let n = on_db!(self.db(), pool => sqlx::query(
-                "UPDATE connections SET name = $1, polling_frequency_seconds = $2, config = $3, \
-                 updated_by = $4, updated_at = $5, version = version + 1 \
-                 WHERE id = $6 AND org_id = $7 AND tenant_id = $8 AND version = $9")
+        let sql = format!(
+            "UPDATE connections SET name = $1, polling_frequency_seconds = $2, config = $3, \
+             updated_by = $4, updated_at = $5, version = version + 1 \
+             WHERE id = $6 AND org_id = $7 AND tenant_id = $8 AND version = $9 \
+             RETURNING {CONNECTION_COLUMNS}"
+        );
+        let row: Option<ConnectionRow> = on_db!(self.db(), pool => sqlx::query_as(&sql)
             .bind(&name)
             .bind(poll)
             .bind(&config)
@@ -494,11 +497,10 @@ impl Store {
             .bind(scope.org)
             .bind(scope.tenant)
             .bind(current.version)
-            .execute(pool)
+            .fetch_optional(pool)
             .await
-            .map_err(StoreError::query("update connection"))?
-            .rows_affected());
-        Ok(n == 1)
+            .map_err(StoreError::query("update connection"))?);
+        row.map(ConnectionRow::into_connection).transpose()
     }
 
     /// Sets status, our message and the provider's error message (e.g.
