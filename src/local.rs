@@ -130,10 +130,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
     {
         Ok(output) => {
-            let pretty = serde_json::from_str::<serde_json::Value>(output.get())
-                .and_then(|v| serde_json::to_string_pretty(&v))
-                .unwrap_or_else(|_| output.get().to_owned());
-            println!("{pretty}");
+            // The runtime checked it is one JSON value; parsed only to indent it.
+            let value: serde_json::Value = serde_json::from_str(output.get())?;
+            println!("{}", serde_json::to_string_pretty(&value)?);
             Ok(())
         }
         Err(CallError::Connector { connector, error }) => {
