@@ -20,6 +20,9 @@
 //! | `limits.response_bytes`     | `PLUGBOARD_CALL_RESPONSE_BYTES`           | `8 MiB` |
 //! | `limits.request_body_bytes` | `PLUGBOARD_REQUEST_BODY_BYTES`            | `1 MiB` |
 //! | `limits.component_bytes`    | `PLUGBOARD_COMPONENT_BYTES`               | `32 MiB` |
+//! | `edge.max_connections`     | `PLUGBOARD_MAX_CONNECTIONS`               | `4096` (lowered to fit the open-files limit) |
+//! | `edge.header_timeout_ms`   | `PLUGBOARD_HEADER_TIMEOUT_MS`             | `15000` (also the idle keep-alive) |
+//! | `edge.body_timeout_ms`     | `PLUGBOARD_BODY_TIMEOUT_MS`               | `60000` (a whole request body) |
 //! | `token_cache_ms`            | `PLUGBOARD_TOKEN_CACHE_MS`                | `2000` (0: off) |
 //! | `connection_cache_ms`       | `PLUGBOARD_CONNECTION_CACHE_MS`           | `2000` (0: off) |
 //! | `connectors.<id>.client_id` | `PLUGBOARD_CONNECTOR_<ID>_CLIENT_ID`      | none |
@@ -99,6 +102,41 @@ impl Default for Limits {
     }
 }
 
+/// What a client may hold at the network edge (see `crate::edge`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Edge {
+    /// Open client connections at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time to send a request's headers, milliseconds; also the longest a
+    /// keep-alive connection may sit idle.
+    pub header_timeout_ms: u64,
+    /// Time to send a whole request body, milliseconds.
+    pub body_timeout_ms: u64,
+}
+
+impl Default for Edge {
+    fn default() -> Self {
+        let limits = crate::edge::EdgeLimits::default();
+        Edge {
+            max_connections: limits.max_connections,
+            header_timeout_ms: limits.header_timeout.as_millis() as u64,
+            body_timeout_ms: limits.body_timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl Edge {
+    /// The limits the accept loop applies.
+    pub fn limits(&self) -> crate::edge::EdgeLimits {
+        crate::edge::EdgeLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: std::time::Duration::from_millis(self.header_timeout_ms.max(1)),
+            body_timeout: std::time::Duration::from_millis(self.body_timeout_ms.max(1)),
+        }
+    }
+}
+
 /// Where connectors may send requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -143,6 +181,8 @@ struct FileConfig {
     egress: Option<Egress>,
     #[serde(default)]
     limits: Option<Limits>,
+    #[serde(default)]
+    edge: Option<Edge>,
     token_cache_ms: Option<u64>,
     connection_cache_ms: Option<u64>,
     #[serde(default)]
@@ -174,6 +214,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub egress: Egress,
     pub limits: Limits,
+    pub edge: Edge,
     /// How long an API token's owner is answered from memory, milliseconds
     /// (0: every request reads the database). A user deleted through
     /// another replica keeps working here at most this long; see
@@ -240,6 +281,7 @@ impl Config {
             data_dir,
             egress: Egress::default(),
             limits: Limits::default(),
+            edge: Edge::default(),
             token_cache_ms: default_token_cache_ms(),
             connection_cache_ms: default_connection_cache_ms(),
             connectors: BTreeMap::new(),
@@ -366,6 +408,10 @@ impl Config {
         env_num!("PLUGBOARD_CALL_RESPONSE_BYTES", limits.response_bytes);
         env_num!("PLUGBOARD_REQUEST_BODY_BYTES", limits.request_body_bytes);
         env_num!("PLUGBOARD_COMPONENT_BYTES", limits.component_bytes);
+        let mut edge = file.edge.clone().unwrap_or_default();
+        env_num!("PLUGBOARD_MAX_CONNECTIONS", edge.max_connections);
+        env_num!("PLUGBOARD_HEADER_TIMEOUT_MS", edge.header_timeout_ms);
+        env_num!("PLUGBOARD_BODY_TIMEOUT_MS", edge.body_timeout_ms);
         let mut token_cache_ms = file.token_cache_ms.unwrap_or_else(default_token_cache_ms);
         env_num!("PLUGBOARD_TOKEN_CACHE_MS", token_cache_ms);
         let mut connection_cache_ms = file
@@ -435,6 +481,7 @@ impl Config {
             data_dir,
             egress,
             limits,
+            edge,
             token_cache_ms,
             connection_cache_ms,
             connectors,

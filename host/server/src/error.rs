@@ -128,14 +128,21 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::MissingJsonContentType(_) => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
-            JsonRejection::BytesRejection(_) => ("body_unreadable", StatusCode::PAYLOAD_TOO_LARGE),
+            JsonRejection::BytesRejection(_)
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE)
+            }
+            // The body broke off, or took longer than the edge allows.
+            JsonRejection::BytesRejection(_) => ("body_unreadable", StatusCode::BAD_REQUEST),
             _ => ("invalid_json", StatusCode::BAD_REQUEST),
         };
         let hint = match code {
             "unsupported_media_type" => {
                 "send the body as JSON with `Content-Type: application/json`"
             }
-            "body_unreadable" => "the request body could not be read; it may exceed the size limit",
+            "payload_too_large" => PAYLOAD_TOO_LARGE_HINT,
+            "body_unreadable" => "the request body could not be read in full; send it again",
             _ => "fix the request body; the expected shape is in /api/openapi.json",
         };
         ApiError::new(status, code, format!("{}: {hint}", rejection.body_text()))
@@ -161,3 +168,61 @@ impl From<QueryRejection> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+const PAYLOAD_TOO_LARGE_HINT: &str = "the body is larger than this route accepts; send less, or ask the operator to raise `PLUGBOARD_REQUEST_BODY_BYTES` (uploads: `PLUGBOARD_COMPONENT_BYTES`)";
+
+/// Middleware: an error the framework answers by itself (a body over the
+/// limit read by a `Bytes` extractor, a method the route lacks) comes as
+/// plain text or nothing; give it the same JSON body as every other error.
+/// HTML pages (the OAuth callback) and JSON answers pass unchanged.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let plain = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if !plain {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // The framework's texts are short and never echo the request.
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, hint) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", PAYLOAD_TOO_LARGE_HINT),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this path does not take that method; the `Allow` header and /api/openapi.json list the ones it does",
+        ),
+        StatusCode::NOT_FOUND => ("not_found", "no such route; /api/openapi.json lists them"),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request took too long to arrive; send it again",
+        ),
+        _ => (
+            "http_error",
+            "see /api/openapi.json for what this route expects",
+        ),
+    };
+    let message = if text.is_empty() {
+        hint.to_string()
+    } else {
+        format!("{text}: {hint}")
+    };
+    let json = ApiError::new(status, code, message).into_response();
+    // Keep the framework's headers that matter (`Allow`), take the body's type.
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
+}

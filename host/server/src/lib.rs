@@ -17,6 +17,7 @@ pub mod config;
 pub mod connections;
 pub mod connectors;
 pub mod console;
+pub mod edge;
 pub mod error;
 pub mod etag;
 pub mod external_apps;
@@ -172,6 +173,7 @@ pub fn router(state: AppState) -> Router {
     let request_id_header = REQUEST_ID;
     api_routes
         .with_state(state)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .merge(identity)
         .merge(console::routes())
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
@@ -398,16 +400,17 @@ pub async fn start_with_triggers(
     let trigger_tasks = triggers::start(&state, trigger_options);
     let app = router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async {
-            let _ = rx.await;
-        })
-        .await
-    });
+    let (edge_limits, descriptor_limit) = state.config.edge.limits().fit_to_descriptor_limit();
+    if let Some(limit) = descriptor_limit {
+        tracing::warn!(
+            max_connections = edge_limits.max_connections,
+            open_files_limit = limit,
+            "the connection cap was lowered to fit the open-files limit; raise `ulimit -n` to allow more"
+        );
+    }
+    let task = tokio::spawn(edge::serve(listener, app, edge_limits, async {
+        let _ = rx.await;
+    }));
     Ok(RunningServer {
         local_addr,
         public_url,
