@@ -289,7 +289,7 @@ impl LoadedConnector {
         match self
             .run(
                 Export::CheckConnection,
-                Some(self.call_state(ctx, services)),
+                Some(self.call_state(ctx, services)?),
             )
             .await?
         {
@@ -333,7 +333,7 @@ impl LoadedConnector {
                     operation,
                     input: input_json,
                 },
-                Some(self.call_state(ctx, services)),
+                Some(self.call_state(ctx, services)?),
             )
             .await?;
         let Outcome::Output(result) = outcome else {
@@ -388,7 +388,7 @@ impl LoadedConnector {
                     parameters: parameters_json,
                     cursor,
                 },
-                Some(self.call_state(ctx, services)),
+                Some(self.call_state(ctx, services)?),
             )
             .await?;
         let Outcome::Poll(result) = outcome else {
@@ -425,14 +425,29 @@ impl LoadedConnector {
         })
     }
 
-    fn call_state(&self, ctx: &CallContext, services: Arc<dyn ConnectionServices>) -> CallState {
-        CallState {
+    /// The state of one call, if its tenant and connection may start one
+    /// now (see [`crate::admission`]).
+    fn call_state(
+        &self,
+        ctx: &CallContext,
+        services: Arc<dyn ConnectionServices>,
+    ) -> Result<CallState, CallError> {
+        let admitted = self
+            .shared
+            .admission
+            .admit(&ctx.tenant_id, &ctx.connection_id)
+            .map_err(|busy| RuntimeError::Busy {
+                connector: self.label.clone(),
+                busy,
+            })?;
+        Ok(CallState {
             plan: self.plans.get(&self.manifest, ctx),
             services,
             manifest: self.manifest.clone(),
             shared: self.shared.clone(),
             http_calls: 0,
-        }
+            _admitted: admitted,
+        })
     }
 
     /// The caller must be calling the connector it thinks it is.

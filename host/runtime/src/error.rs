@@ -108,6 +108,13 @@ pub enum RuntimeError {
         export: String,
         reason: String,
     },
+    /// The call was not started: its connection, its tenant or the host has
+    /// as many calls in flight as allowed. Nothing ran; retry later.
+    #[error("connector {connector}: {busy}")]
+    Busy {
+        connector: String,
+        busy: crate::admission::Busy,
+    },
     /// The guest trapped (panic, unreachable, a host fault) during a call.
     #[error("connector {connector}: `{export}` trapped: {source}")]
     Trap {

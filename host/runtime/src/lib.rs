@@ -12,6 +12,7 @@
 //! This crate must never depend on a database, a web framework or a tenant
 //! model: it asks the traits in [`services`] for credentials and storage.
 
+pub mod admission;
 pub mod capabilities;
 pub mod egress;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod wit;
 mod cache;
 mod call_plan;
 mod connector;
+mod cpu_share;
 mod engine;
 mod imports;
 mod sandbox;
@@ -33,8 +35,10 @@ use std::time::Duration;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use admission::{Busy, BusyScope, ConcurrencyLimits};
 pub use capabilities::{CapabilityError, Grants};
 pub use connector::{Account, Event, LoadedConnector, PollResult};
+pub use cpu_share::HEAVY_AFTER_TICKS;
 pub use egress::AddressPolicy;
 pub use error::{CallError, ConnectorError, RuntimeError};
 pub use limits::CallLimits;
@@ -57,11 +61,21 @@ pub struct RuntimeConfig {
     pub address_policy: AddressPolicy,
     /// Capabilities granted to connectors. Default: none.
     pub grants: Grants,
-    /// Calls that can run at the same time (pool slots). Default 256.
+    /// Instances that can exist at the same time (pool slots). Default
+    /// 256; a few are kept for loading components, the rest serve calls.
     pub max_concurrent_instances: u32,
+    /// Calls one connection, and one tenant, may have in flight; past them
+    /// a call is refused with [`Busy`]. Default:
+    /// [`ConcurrencyLimits::for_pool`] of the pool.
+    pub concurrency: ConcurrencyLimits,
     /// Epoch tick: the granularity of CPU limits and of yielding a busy
     /// guest back to the executor. Default 10 ms.
     pub epoch_tick: Duration,
+    /// How many calls that keep the CPU busy (running across
+    /// [`HEAVY_AFTER_TICKS`] ticks) may run at once; the others
+    /// wait their turn, so busy guests cannot starve the host. Default:
+    /// half the cores, at least one.
+    pub heavy_lanes: usize,
     /// PEM certificates of authorities trusted for connector egress besides
     /// the system's (an API behind a private CA, e.g. one that takes client
     /// certificates). Default: none.
@@ -76,7 +90,9 @@ impl Default for RuntimeConfig {
             address_policy: AddressPolicy::default(),
             grants: Grants::none(),
             max_concurrent_instances: 256,
+            concurrency: ConcurrencyLimits::for_pool(256),
             epoch_tick: Duration::from_millis(10),
+            heavy_lanes: cpu_share::HeavyLanes::default_count(),
             extra_ca_pem: None,
         }
     }
@@ -98,6 +114,10 @@ pub(crate) struct Shared {
     pub(crate) cache: Option<cache::ComponentCache>,
     /// CPU limit in epoch ticks.
     pub(crate) cpu_ticks: u64,
+    /// Where calls that keep the CPU busy take turns.
+    pub(crate) heavy_lanes: cpu_share::HeavyLanes,
+    /// Calls in flight per tenant and connection.
+    pub(crate) admission: admission::Admission,
 }
 
 /// The connector host: one engine, one linker, one HTTP client, shared by
@@ -165,6 +185,11 @@ impl Runtime {
                 ),
                 cache,
                 cpu_ticks: cpu_ticks.max(1),
+                heavy_lanes: cpu_share::HeavyLanes::new(config.heavy_lanes),
+                admission: admission::Admission::new(
+                    config.max_concurrent_instances,
+                    config.concurrency,
+                ),
             }),
         })
     }

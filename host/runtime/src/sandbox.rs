@@ -7,9 +7,10 @@
 //! reuse a `Store` or instance across calls, or run an export without the
 //! limits armed.
 
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::Store;
 
 use crate::connector::LoadedConnector;
+use crate::cpu_share::CpuAccount;
 use crate::error::RuntimeError;
 use crate::imports::{CallState, HostState};
 use crate::wit::latest::{WitAccount, WitConnectorError, WitPollResult, wit_types};
@@ -65,23 +66,18 @@ impl LoadedConnector {
         let limits = &shared.limits;
         let mut store = Store::new(
             &shared.engine,
-            HostState::new(limits, shared.cpu_ticks, call),
+            HostState::new(
+                limits,
+                CpuAccount::new(shared.cpu_ticks, &shared.heavy_lanes),
+                call,
+            ),
         );
         store.limiter(|state| &mut state.limiter);
-        // CPU budget: the deadline is one tick ahead; at each tick that
-        // finds the guest running, spend one tick of budget and yield to
-        // the executor (so a busy guest never holds a tokio worker), or
-        // stop the guest once the budget is gone. This is
-        // `epoch_deadline_async_yield_and_update(1)` plus a counter.
-        store.epoch_deadline_callback(|mut cx| {
-            let state = cx.data_mut();
-            if state.cpu_ticks_left == 0 {
-                state.cpu_exceeded = true;
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            state.cpu_ticks_left -= 1;
-            Ok(UpdateDeadline::Yield(1))
-        });
+        // At each epoch tick that finds the guest running: spend a tick of
+        // its CPU budget and yield, so it never holds a tokio worker for
+        // longer; a guest that keeps running takes turns with other busy
+        // ones (see `cpu_share`); one whose budget is gone is stopped.
+        store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().cpu.on_tick()));
         store.set_epoch_deadline(1);
 
         let name = export.name();
@@ -127,7 +123,7 @@ impl LoadedConnector {
                 export: name,
                 limit: limits.wall_time,
             }),
-            Ok(Err(_)) if state.cpu_exceeded => Err(RuntimeError::CpuLimitExceeded {
+            Ok(Err(_)) if state.cpu.exceeded => Err(RuntimeError::CpuLimitExceeded {
                 connector,
                 export: name,
                 limit: limits.cpu_time,

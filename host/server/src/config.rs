@@ -18,6 +18,9 @@
 //! | `limits.memory_mib`         | `PLUGBOARD_CALL_MEMORY_MIB`               | `64` |
 //! | `limits.http_calls`         | `PLUGBOARD_CALL_HTTP_CALLS`               | `50` |
 //! | `limits.response_bytes`     | `PLUGBOARD_CALL_RESPONSE_BYTES`           | `8 MiB` |
+//! | `limits.max_instances`     | `PLUGBOARD_MAX_INSTANCES`                 | `256` (sandbox pool slots) |
+//! | `limits.tenant_calls`      | `PLUGBOARD_TENANT_CALLS`                  | a quarter of the pool (0: no limit) |
+//! | `limits.connection_calls`  | `PLUGBOARD_CONNECTION_CALLS`              | a quarter of a tenant's (0: no limit) |
 //! | `limits.request_body_bytes` | `PLUGBOARD_REQUEST_BODY_BYTES`            | `1 MiB` |
 //! | `limits.component_bytes`    | `PLUGBOARD_COMPONENT_BYTES`               | `32 MiB` |
 //! | `edge.max_connections`     | `PLUGBOARD_MAX_CONNECTIONS`               | `4096` (lowered to fit the open-files limit) |
@@ -82,11 +85,21 @@ pub struct Limits {
     pub http_calls: u32,
     /// Largest HTTP response body a connector may receive, bytes.
     pub response_bytes: u64,
+    /// Sandbox instances that may exist at once (the pool's slots).
+    pub max_instances: u32,
+    /// Connector calls one tenant may have in flight (0: no limit); past
+    /// it calls are answered 429 with `Retry-After`.
+    pub tenant_calls: u32,
+    /// Connector calls one connection may have in flight (0: no limit).
+    pub connection_calls: u32,
     /// Largest JSON request body the API accepts, bytes.
     pub request_body_bytes: usize,
     /// Largest connector component an upload may carry, bytes.
     pub component_bytes: usize,
 }
+
+/// Sandbox pool slots by default.
+const DEFAULT_INSTANCES: u32 = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -96,6 +109,11 @@ impl Default for Limits {
             memory_mib: 64,
             http_calls: 50,
             response_bytes: 8 * 1024 * 1024,
+            max_instances: DEFAULT_INSTANCES,
+            tenant_calls: plugboard_runtime::ConcurrencyLimits::for_pool(DEFAULT_INSTANCES)
+                .per_tenant,
+            connection_calls: plugboard_runtime::ConcurrencyLimits::for_pool(DEFAULT_INSTANCES)
+                .per_connection,
             request_body_bytes: 1024 * 1024,
             component_bytes: 32 * 1024 * 1024,
         }
@@ -406,6 +424,9 @@ impl Config {
         env_num!("PLUGBOARD_CALL_MEMORY_MIB", limits.memory_mib);
         env_num!("PLUGBOARD_CALL_HTTP_CALLS", limits.http_calls);
         env_num!("PLUGBOARD_CALL_RESPONSE_BYTES", limits.response_bytes);
+        env_num!("PLUGBOARD_MAX_INSTANCES", limits.max_instances);
+        env_num!("PLUGBOARD_TENANT_CALLS", limits.tenant_calls);
+        env_num!("PLUGBOARD_CONNECTION_CALLS", limits.connection_calls);
         env_num!("PLUGBOARD_REQUEST_BODY_BYTES", limits.request_body_bytes);
         env_num!("PLUGBOARD_COMPONENT_BYTES", limits.component_bytes);
         let mut edge = file.edge.clone().unwrap_or_default();

@@ -738,6 +738,21 @@ pub fn call_error(e: &CallError) -> ApiError {
                 format!("connector {connector} failed: {message}"),
             ),
         },
+        CallError::Host(RuntimeError::Busy { busy, .. }) => {
+            // The caller's own share is full (429), or the whole host is (503):
+            // either way nothing ran, and the connector is not to blame.
+            let (status, code) = match busy.scope {
+                plugboard_runtime::BusyScope::Host => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "server_busy")
+                }
+                plugboard_runtime::BusyScope::Connection | plugboard_runtime::BusyScope::Tenant => {
+                    (StatusCode::TOO_MANY_REQUESTS, "too_many_calls")
+                }
+            };
+            let mut err = ApiError::new(status, code, busy.to_string());
+            err.retry_after = Some(busy.retry_after_seconds);
+            err
+        }
         CallError::Host(h) => {
             let status = if matches!(h, RuntimeError::Timeout { .. }) {
                 StatusCode::GATEWAY_TIMEOUT

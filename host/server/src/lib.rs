@@ -112,6 +112,11 @@ pub fn runtime_config(config: &Config) -> plugboard_runtime::RuntimeConfig {
     plugboard_runtime::RuntimeConfig {
         cache_dir: Some(config.data_dir.join("component-cache")),
         limits,
+        max_concurrent_instances: l.max_instances.max(1),
+        concurrency: plugboard_runtime::ConcurrencyLimits {
+            per_tenant: l.tenant_calls,
+            per_connection: l.connection_calls,
+        },
         address_policy: plugboard_runtime::AddressPolicy {
             allow_loopback: config.egress.allow_loopback,
             allow_private: config.egress.allow_private,

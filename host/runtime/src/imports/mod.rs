@@ -20,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::Shared;
 use crate::call_plan::CallPlan;
+use crate::cpu_share::CpuAccount;
 use crate::limits::{CallLimiter, CallLimits};
 use crate::services::{CallContext, ConnectionServices};
 use crate::wit::latest;
@@ -29,10 +30,9 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
-    /// Epoch ticks of guest CPU time left before the call is stopped.
-    pub(crate) cpu_ticks_left: u64,
-    /// Set by the epoch callback when it stops the guest.
-    pub(crate) cpu_exceeded: bool,
+    /// The call's CPU budget and its share of the CPU (see
+    /// [`crate::cpu_share`]).
+    pub(crate) cpu: CpuAccount,
     /// `None` while `manifest()` runs at load: imports then trap.
     pub(crate) call: Option<CallState>,
 }
@@ -47,6 +47,9 @@ pub(crate) struct CallState {
     pub(crate) shared: Arc<Shared>,
     /// HTTP requests sent so far in this call.
     pub(crate) http_calls: u32,
+    /// The call's place in its tenant's and connection's share; released
+    /// when the call's `Store` is dropped.
+    pub(crate) _admitted: crate::admission::Ticket,
 }
 
 impl CallState {
@@ -57,13 +60,12 @@ impl CallState {
 }
 
 impl HostState {
-    pub(crate) fn new(limits: &CallLimits, cpu_ticks: u64, call: Option<CallState>) -> Self {
+    pub(crate) fn new(limits: &CallLimits, cpu: CpuAccount, call: Option<CallState>) -> Self {
         HostState {
             wasi: powerless_wasi(),
             table: ResourceTable::new(),
             limiter: CallLimiter::new(limits),
-            cpu_ticks_left: cpu_ticks,
-            cpu_exceeded: false,
+            cpu,
             call,
         }
     }
