@@ -688,8 +688,9 @@ pub(crate) async fn update_user(ctx: Ctx, Body(b): Body<UserUpdate>) -> ApiResul
     get_user(ctx).await
 }
 
-/// Deletes the listed users; all must exist in the organization, or none
-/// is deleted (404).
+/// Deletes the listed users; all must exist in the organization (or none
+/// is deleted: 404), and none may still own connections (or none is
+/// deleted: 409).
 ///
 /// Seed 003 says this route "supprime tous les utilisateurs" (deletes all
 /// users). Deleting every user of an organization at once — its
@@ -710,9 +711,7 @@ pub(crate) async fn delete_users(ctx: Ctx, body: Option<Body<DeleteUsers>>) -> A
     for id in &b.user_ids {
         ids.push(ctx.user(uuid(id, "user")?.into()).await?.id);
     }
-    for id in ids {
-        ctx.store.delete_user(ctx.org, id).await?;
-    }
+    ctx.store.delete_users(ctx.org, &ids).await?;
     no_content()
 }
 

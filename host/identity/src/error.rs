@@ -51,7 +51,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { what, .. } => Self::NotFound(what),
-            StoreError::Duplicate { .. } => Self::Conflict(e.to_string()),
+            StoreError::Duplicate { .. } | StoreError::InUse { .. } => {
+                Self::Conflict(e.to_string())
+            }
             e => Self::Store(e),
         }
     }

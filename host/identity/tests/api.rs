@@ -1349,3 +1349,83 @@ async fn user_writes_are_all_or_nothing_and_bad_bodies_say_why() {
     );
     assert_eq!(h.store.list_users(a.id).await.unwrap().len(), 1);
 }
+
+/// Found by schemathesis: creating a user named like one who still owns
+/// connections (the overwrite deletes the old user first), or deleting
+/// them, was a 500 that had already dropped their group memberships. It
+/// is a 409 saying what to do, and nothing changes.
+#[tokio::test]
+async fn a_user_who_owns_connections_is_neither_overwritten_nor_deleted() {
+    let (h, a, t) = signed_in().await;
+    let tenant = h.store.create_tenant(a.id, "t").await.unwrap();
+    let alice = h.user(&a, "alice").await;
+    let bob = h.user(&a, "bob").await;
+    let group = h
+        .store
+        .create_group(a.id, "ops", &[alice.id.0])
+        .await
+        .unwrap();
+    let folder = h
+        .store
+        .personal_folder(&tenant.scope(), alice.id)
+        .await
+        .unwrap();
+    h.store
+        .create_connection(
+            &tenant.scope(),
+            plugboard_store::NewConnection::new(
+                folder.id,
+                "zoom",
+                "oauth2_authorization_code",
+                "Zoom",
+            ),
+        )
+        .await
+        .unwrap();
+    let p = a.id.to_string();
+    let attempts = [
+        (
+            Method::POST,
+            "/identity/api/User".to_owned(),
+            Some(json!({ "partitionGlobalId": p, "userName": "alice" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/identity/api/User/{}", alice.id),
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/identity/api/User".to_owned(),
+            // Bob first: he must still be there afterwards.
+            Some(json!({ "userIds": [bob.id.to_string(), alice.id.to_string()] })),
+        ),
+        (Method::DELETE, format!("/odata/Users({})", alice.id), None),
+    ];
+    for (method, path, body) in attempts {
+        let (s, v) = h.call(&t, method.clone(), &path, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{method} {path}: {v}");
+        assert!(
+            v.to_string().contains("delete those connections first"),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        h.store
+            .find_user(a.id, "alice")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(alice.id)
+    );
+    assert!(h.store.get_user(a.id, bob.id).await.unwrap().is_some());
+    assert_eq!(
+        h.store
+            .get_group(a.id, group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members,
+        [alice.id.0]
+    );
+}

@@ -414,21 +414,57 @@ impl Store {
     }
 
     /// Deletes a user of `org` (with their folders, memberships, attempts);
-    /// false if not found.
+    /// false if not found. See [`Store::delete_users`].
     pub async fn delete_user(&self, org: OrganizationId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.delete_users(org, &[user]).await? > 0)
+    }
+
+    /// Deletes users of `org` (with their folders, memberships, attempts);
+    /// the number deleted (ids of no user of `org` count for nothing). All
+    /// or nothing: if one of them still owns connections in a personal
+    /// folder, it is [`StoreError::InUse`] and nobody is deleted or loses
+    /// a group membership or role.
+    pub async fn delete_users(
+        &self,
+        org: OrganizationId,
+        users: &[UserId],
+    ) -> Result<u64, StoreError> {
+        let in_use = |user: UserId| {
+            move |source: sqlx::Error| match &source {
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::InUse {
+                    what: "user",
+                    id: user.to_string(),
+                    detail: "connections in their personal workspace still belong to them; \
+                             delete those connections first"
+                        .into(),
+                },
+                _ => StoreError::Query {
+                    step: "delete user",
+                    source,
+                },
+            }
+        };
         let n = on_db!(self.db(), pool => {
-            sqlx::query("DELETE FROM identity_group_members WHERE member_id = $1 AND org_id = $2")
-                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?;
-            sqlx::query("DELETE FROM identity_role_assignments WHERE principal_id = $1 AND org_id = $2")
-                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?;
-            sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
-                .bind(user).bind(org).execute(pool).await.map_err(StoreError::query("delete user"))?.rows_affected()
+            let mut tx = pool.begin().await.map_err(StoreError::query("begin"))?;
+            let mut n = 0;
+            for &user in users {
+                sqlx::query("DELETE FROM identity_group_members WHERE member_id = $1 AND org_id = $2")
+                    .bind(user).bind(org).execute(&mut *tx).await.map_err(StoreError::query("delete user"))?;
+                sqlx::query("DELETE FROM identity_role_assignments WHERE principal_id = $1 AND org_id = $2")
+                    .bind(user).bind(org).execute(&mut *tx).await.map_err(StoreError::query("delete user"))?;
+                n += sqlx::query("DELETE FROM users WHERE id = $1 AND org_id = $2")
+                    .bind(user).bind(org).execute(&mut *tx).await.map_err(in_use(user))?.rows_affected();
+            }
+            tx.commit().await.map_err(StoreError::query("delete user"))?;
+            n
         });
-        // Their API tokens went with them (ON DELETE CASCADE).
-        self.inner.token_owners.forget_user(user);
+        for &user in users {
+            // Their API tokens went with them (ON DELETE CASCADE).
+            self.inner.token_owners.forget_user(user);
+        }
         // So did their folder memberships.
         self.connections_changed();
-        Ok(n > 0)
+        Ok(n)
     }
 
     // ----- numbers and the directory -----

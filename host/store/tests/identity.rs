@@ -22,6 +22,7 @@ on_both_backends!(
     a_new_organization_has_its_built_ins_and_the_store_never_deletes_them,
     rows_made_before_the_migrations_get_numbers_and_built_ins,
     a_refused_sign_in_keeps_its_reason,
+    a_user_who_still_owns_connections_is_not_deleted_and_keeps_everything,
 );
 
 async fn numbers_are_per_organization_shared_by_kinds_and_never_reused(backend: Backend) {
@@ -375,5 +376,39 @@ async fn a_refused_sign_in_keeps_its_reason(backend: Backend) {
             .await
             .unwrap(),
         1
+    );
+}
+
+async fn a_user_who_still_owns_connections_is_not_deleted_and_keeps_everything(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let s = db.open().await;
+    let org = s.create_organization("o").await.unwrap().id;
+    let tenant = s.create_tenant(org, "t").await.unwrap();
+    let u = s.create_user(org, "alice", "Alice", None).await.unwrap();
+    let role = s.create_role(org, "viewer", &[]).await.unwrap();
+    s.assign_roles(org, u.id.0, &[role.id]).await.unwrap();
+    let group = s.create_group(org, "ops", &[u.id.0]).await.unwrap();
+    let folder = s.personal_folder(&tenant.scope(), u.id).await.unwrap();
+    s.create_connection(
+        &tenant.scope(),
+        plugboard_store::NewConnection::new(folder.id, "zoom", "oauth2_authorization_code", "Zoom"),
+    )
+    .await
+    .unwrap();
+
+    let e = s.delete_user(org, u.id).await.unwrap_err();
+    assert!(
+        matches!(e, plugboard_store::StoreError::InUse { what: "user", .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("delete those connections first"),
+        "{e}"
+    );
+    assert!(s.get_user(org, u.id).await.unwrap().is_some());
+    assert_eq!(s.roles_of(org, u.id.0).await.unwrap(), [role.id]);
+    assert_eq!(
+        s.get_group(org, group.id).await.unwrap().unwrap().members,
+        [u.id.0]
     );
 }
