@@ -215,30 +215,10 @@ impl IdentityAccess {
     }
 }
 
-/// Registers an external application with every scope (as `plugboard
-/// apps register` does) and gets its access token.
+/// An access token with every scope, the admin's organization and tenant,
+/// and a robot account to delete.
 async fn identity_access(t: &TestServer, api: &Api) -> IdentityAccess {
-    let r = api
-        .post(
-            "/api/v1/external-apps",
-            serde_json::json!({ "name": "schemathesis", "scopes": plugboard_identity::all_scopes() }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", r.body["client_id"].as_str().unwrap()),
-        ("client_secret", r.body["client_secret"].as_str().unwrap()),
-    ];
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/identity/connect/token", t.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = identity_token(t, plugboard_identity::all_scopes()).await;
     let me = api.get("/api/v1/me").await.body;
     let tenant = me["tenant_id"].as_str().unwrap().parse().unwrap();
     let store = &t.server.state.store;
@@ -250,7 +230,7 @@ async fn identity_access(t: &TestServer, api: &Api) -> IdentityAccess {
         .await
         .unwrap();
     IdentityAccess {
-        token: token["access_token"].as_str().unwrap().to_owned(),
+        token,
         org_id: org.id.to_string(),
         org_name: org.name,
         tenant_name: tenant.name,

@@ -525,29 +525,8 @@ fn assert_error_reply(r: &Answer, status: u16, code: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_of_a_user_of_no_tenant_is_refused_and_recorded_as_a_failure() {
     let t = start_server().await;
-    let admin = Api::new(&t.base, Some(&t.admin_token));
-    let app = admin
-        .post(
-            "/api/v1/external-apps",
-            json!({ "name": "provisioning", "scopes": ["PM.User", "PM.UserLoginAttempt.Read"] }),
-        )
-        .await;
-    assert_eq!(app.status, 201, "{}", app.text);
+    let token = &identity_token(&t, &["PM.User", "PM.UserLoginAttempt.Read"]).await;
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{}/identity/connect/token", t.base))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", app.body["client_id"].as_str().unwrap()),
-            ("client_secret", app.body["client_secret"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap();
     let (org, _) = default_org_admin(&t).await;
     let bob: Value = http
         .post(format!("{}/identity/api/User", t.base))
