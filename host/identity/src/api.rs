@@ -1,15 +1,20 @@
-//! Handlers of the Platform Management API (seed 003). Each starts from
-//! the [`Ctx`] of the request, which has already checked a path
-//! `partitionGlobalId` against the caller's organization; a body's
+//! Handlers of the Platform Management API (seed 003), with their body and
+//! answer types (serde and `utoipa::ToSchema` both, so the OpenAPI
+//! document is the code). Each handler starts from the [`Ctx`] of the
+//! request, which has already checked a path `partitionGlobalId` against
+//! the caller's organization (or one of its tenants); a body's
 //! `partitionGlobalId` is checked with [`Ctx::partition`], and every store
 //! call passes `ctx.org`, so an id of another organization is 404. Rules
-//! live below the handlers.
+//! live below the handlers: built-in groups (`Administrators`,
+//! `Everyone`) and message templates cannot be deleted, a built-in group
+//! cannot be renamed, and `Everyone`'s members are every user.
 
 use axum::http::header;
 use axum::response::IntoResponse;
-use plugboard_store::{AuditFilter, Group, OrganizationId, RobotAccount, User};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use plugboard_store::{AuditFilter, EVERYONE, Group, RobotAccount, User};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::ApiError;
@@ -19,13 +24,52 @@ use crate::sign_in::password_attempt;
 
 // ----- audit -----
 
+/// `GET AuditQuery/{organizationId}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmAuditPage)]
+pub(crate) struct AuditPage {
+    total_count: usize,
+    results: Vec<AuditEventOut>,
+}
+
+/// One audit event.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmAuditEvent)]
+pub(crate) struct AuditEventOut {
+    id: String,
+    /// Unix seconds.
+    created_on: i64,
+    /// `app:<id>` for an external application.
+    actor: String,
+    /// Method and path.
+    action: String,
+    /// `success` or `failure`.
+    outcome: String,
+    details: Value,
+}
+
 pub(crate) async fn audit_query(ctx: Ctx) -> ApiResult {
     let events = ctx
         .store
         .list_audit(ctx.org, &AuditFilter::default())
         .await?;
-    let results: Vec<Value> = events.iter().map(audit_json).collect();
-    ok(json!({ "totalCount": results.len(), "results": results }))
+    let results: Vec<AuditEventOut> = events
+        .iter()
+        .map(|e| AuditEventOut {
+            id: e.id.to_string(),
+            created_on: e.created_at.unix_timestamp(),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            outcome: e.outcome.clone(),
+            details: e.details.clone(),
+        })
+        .collect();
+    ok(AuditPage {
+        total_count: results.len(),
+        results,
+    })
 }
 
 pub(crate) async fn audit_download(ctx: Ctx) -> ApiResult {
@@ -58,134 +102,215 @@ pub(crate) async fn audit_download(ctx: Ctx) -> ApiResult {
         .into_response())
 }
 
-fn audit_json(e: &plugboard_store::AuditEvent) -> Value {
-    json!({
-        "id": e.id.to_string(),
-        "createdOn": e.created_at.unix_timestamp(),
-        "actor": e.actor,
-        "action": e.action,
-        "outcome": e.outcome,
-        "details": e.details,
-    })
-}
-
 // ----- groups -----
 
-#[derive(Deserialize)]
+/// `POST Group`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct GroupBody {
+#[schema(as = PmNewGroup)]
+pub(crate) struct NewGroup {
+    /// The organization's id, or one of its tenants'.
     partition_global_id: String,
     name: String,
+    /// User or robot-account ids.
     #[serde(default)]
     members: Vec<String>,
 }
 
+/// `PUT Group/{groupId}`: what is left out is kept.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmGroupUpdate)]
+pub(crate) struct GroupUpdate {
+    /// The organization's id, or one of its tenants'.
+    partition_global_id: String,
+    /// The new name (a built-in group keeps its own).
+    name: Option<String>,
+    /// The new members (user or robot-account ids); absent: kept.
+    members: Option<Vec<String>>,
+}
+
+/// A group.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmGroup)]
+pub(crate) struct GroupOut {
+    id: String,
+    name: String,
+    display_name: String,
+    /// 0: local (the organization's), 1: built-in.
+    r#type: u8,
+    partition_global_id: String,
+    members: Vec<MemberOut>,
+}
+
+/// A member of a group.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PmGroupMember)]
+pub(crate) struct MemberOut {
+    /// A user or robot-account id.
+    identifier: String,
+}
+
 pub(crate) async fn list_groups(ctx: Ctx) -> ApiResult {
     let groups = ctx.store.list_groups(ctx.org).await?;
-    ok(groups.iter().map(group_json).collect::<Vec<_>>())
+    ok(groups.iter().map(group_out).collect::<Vec<_>>())
 }
 
 pub(crate) async fn get_group(ctx: Ctx) -> ApiResult {
-    let g = ctx.store.get_group(ctx.org, ctx.id("group")?).await?;
-    ok(group_json(&found(g, "group")?))
+    ok(group_out(&group(&ctx).await?))
 }
 
-pub(crate) async fn create_group(ctx: Ctx, Body(b): Body<GroupBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
+pub(crate) async fn create_group(ctx: Ctx, Body(b): Body<NewGroup>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
+    check_name("name", &b.name)?;
     let members = members_of(&ctx, &b.members).await?;
-    let g = ctx.store.create_group(ctx.org, &b.name, &members).await?;
-    created(group_json(&g))
+    let g = ctx
+        .store
+        .create_group(ctx.org, b.name.trim(), &members)
+        .await?;
+    created(group_out(&g))
 }
 
-pub(crate) async fn update_group(ctx: Ctx, Body(b): Body<GroupBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
-    let id = ctx.id("group")?;
-    let members = members_of(&ctx, &b.members).await?;
+/// Renames the group and, when `members` is given, replaces them; a
+/// built-in group keeps its name, and `Everyone`'s members are every user.
+pub(crate) async fn update_group(ctx: Ctx, Body(b): Body<GroupUpdate>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
+    let g = group(&ctx).await?;
+    let name = match b.name.as_deref().map(str::trim) {
+        Some(n) if n != g.name => {
+            check_name("name", n)?;
+            if g.builtin.is_some() {
+                return Err(ApiError::Conflict(format!(
+                    "`{}` is a built-in group; it keeps its name",
+                    g.name
+                )));
+            }
+            n.to_owned()
+        }
+        _ => g.name.clone(),
+    };
+    let members = match &b.members {
+        Some(_) if g.builtin.as_deref() == Some(EVERYONE) => {
+            return Err(ApiError::Conflict(format!(
+                "the members of the built-in group `{}` are every user; they cannot be set",
+                g.name
+            )));
+        }
+        Some(ids) => Some(members_of(&ctx, ids).await?),
+        None => None,
+    };
     changed(
         ctx.store
-            .update_group(ctx.org, id, &b.name, &members)
+            .update_group(ctx.org, g.id, &name, members.as_deref())
             .await?,
         "group",
     )?;
     get_group(ctx).await
 }
 
+/// Deletes every local group; the built-in ones stay (seed 003:
+/// "supprime tous les groupes locaux").
 pub(crate) async fn delete_groups(ctx: Ctx) -> ApiResult {
     ctx.store.delete_groups(ctx.org, None).await?;
     no_content()
 }
 
 pub(crate) async fn delete_group(ctx: Ctx) -> ApiResult {
-    let n = ctx
-        .store
-        .delete_groups(ctx.org, Some(ctx.id("group")?))
-        .await?;
+    let g = group(&ctx).await?;
+    if g.builtin.is_some() {
+        return Err(built_in("group", &g.name));
+    }
+    let n = ctx.store.delete_groups(ctx.org, Some(g.id)).await?;
     changed(n > 0, "group")?;
     no_content()
 }
 
-fn group_json(g: &Group) -> Value {
-    json!({
-        "id": g.id.to_string(),
-        "name": g.name,
-        "displayName": g.name,
-        "type": 0,
-        "partitionGlobalId": g.org.to_string(),
-        "members": g.members.iter().map(|m| json!({ "identifier": m.to_string() })).collect::<Vec<_>>(),
-    })
+/// The group the route names, or 404.
+async fn group(ctx: &Ctx) -> ApiResult<Group> {
+    found(
+        ctx.store.get_group(ctx.org, ctx.id("group")?).await?,
+        "group",
+    )
+}
+
+fn group_out(g: &Group) -> GroupOut {
+    GroupOut {
+        id: g.id.to_string(),
+        name: g.name.clone(),
+        display_name: g.name.clone(),
+        r#type: u8::from(g.builtin.is_some()),
+        partition_global_id: g.org.to_string(),
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberOut {
+                identifier: m.to_string(),
+            })
+            .collect(),
+    }
 }
 
 // ----- message templates -----
 
-#[derive(Deserialize)]
-pub(crate) struct TemplateBody {
+/// `PUT MessageTemplate/{templateId}`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PmTemplateUpdate)]
+pub(crate) struct TemplateUpdate {
     value: String,
 }
 
-#[derive(Deserialize)]
+/// `POST MessageTemplate` (beyond the seed).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct NewTemplateBody {
+#[schema(as = PmNewTemplate)]
+pub(crate) struct NewTemplate {
+    /// The organization's id, or one of its tenants' (optional).
     partition_global_id: Option<String>,
+    name: String,
+    value: String,
+}
+
+/// A message template.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PmMessageTemplate)]
+pub(crate) struct TemplateOut {
+    id: String,
     name: String,
     value: String,
 }
 
 pub(crate) async fn find_templates(ctx: Ctx) -> ApiResult {
     if let Some(p) = ctx.query_first("partitionGlobalId") {
-        ctx.partition(p)?;
+        ctx.partition(p).await?;
     }
     let name = ctx.query_first("name");
     let t = ctx
         .store
         .find_message_templates(ctx.org, None, name)
         .await?;
-    ok(t.iter().map(template_json).collect::<Vec<_>>())
+    ok(t.iter().map(template_out).collect::<Vec<_>>())
 }
 
 pub(crate) async fn get_template(ctx: Ctx) -> ApiResult {
-    let id = ctx.id("message template")?;
-    let t = ctx
-        .store
-        .find_message_templates(ctx.org, Some(id), None)
-        .await?;
-    ok(template_json(found(t.first(), "message template")?))
+    ok(template_out(&template(&ctx).await?))
 }
 
 /// Beyond the seed (which only reads and updates templates): a template
 /// needs a name unique in the organization (409 otherwise) and a value.
-pub(crate) async fn create_template(ctx: Ctx, Body(b): Body<NewTemplateBody>) -> ApiResult {
+pub(crate) async fn create_template(ctx: Ctx, Body(b): Body<NewTemplate>) -> ApiResult {
     if let Some(p) = &b.partition_global_id {
-        ctx.partition(p)?;
+        ctx.partition(p).await?;
     }
     check_name("name", &b.name)?;
     let t = ctx
         .store
         .create_message_template(ctx.org, b.name.trim(), &b.value)
         .await?;
-    created(template_json(&t))
+    created(template_out(&t))
 }
 
-pub(crate) async fn update_template(ctx: Ctx, Body(b): Body<TemplateBody>) -> ApiResult {
+pub(crate) async fn update_template(ctx: Ctx, Body(b): Body<TemplateUpdate>) -> ApiResult {
     let id = ctx.id("message template")?;
     changed(
         ctx.store
@@ -196,60 +321,102 @@ pub(crate) async fn update_template(ctx: Ctx, Body(b): Body<TemplateBody>) -> Ap
     get_template(ctx).await
 }
 
+/// A default template (made with the organization) can be edited, not
+/// deleted.
 pub(crate) async fn delete_template(ctx: Ctx) -> ApiResult {
-    let id = ctx.id("message template")?;
+    let t = template(&ctx).await?;
+    if t.builtin.is_some() {
+        return Err(built_in("message template", &t.name));
+    }
     changed(
-        ctx.store.delete_message_template(ctx.org, id).await?,
+        ctx.store.delete_message_template(ctx.org, t.id).await?,
         "message template",
     )?;
     no_content()
 }
 
-fn template_json(t: &plugboard_store::MessageTemplate) -> Value {
-    json!({ "id": t.id.to_string(), "name": t.name, "value": t.value })
+/// The template the route names, or 404.
+async fn template(ctx: &Ctx) -> ApiResult<plugboard_store::MessageTemplate> {
+    let id = ctx.id("message template")?;
+    let t = ctx
+        .store
+        .find_message_templates(ctx.org, Some(id), None)
+        .await?;
+    found(t.into_iter().next(), "message template")
+}
+
+fn template_out(t: &plugboard_store::MessageTemplate) -> TemplateOut {
+    TemplateOut {
+        id: t.id.to_string(),
+        name: t.name.clone(),
+        value: t.value.clone(),
+    }
 }
 
 // ----- robot accounts -----
 
-#[derive(Deserialize)]
+/// `POST RobotAccount`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct RobotBody {
+#[schema(as = PmNewRobotAccount)]
+pub(crate) struct NewRobot {
+    /// The organization's id, or one of its tenants'.
     partition_global_id: String,
-    #[serde(default)]
     name: String,
+    /// Default: the name.
     display_name: Option<String>,
+}
+
+/// `PUT RobotAccount/{robotAccountId}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmRobotAccountUpdate)]
+pub(crate) struct RobotUpdate {
+    /// The organization's id, or one of its tenants'.
+    partition_global_id: String,
+    /// The new display name; absent: kept.
+    display_name: Option<String>,
+}
+
+/// A robot account.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmRobotAccount)]
+pub(crate) struct RobotOut {
+    id: String,
+    name: String,
+    display_name: String,
+    partition_global_id: String,
 }
 
 pub(crate) async fn list_robots(ctx: Ctx) -> ApiResult {
     let r = ctx.store.list_robot_accounts(ctx.org, None).await?;
-    ok(r.iter().map(robot_json).collect::<Vec<_>>())
+    ok(r.iter().map(robot_out).collect::<Vec<_>>())
 }
 
 pub(crate) async fn get_robot(ctx: Ctx) -> ApiResult {
-    let id = ctx.id("robot account")?;
-    let r = ctx.store.list_robot_accounts(ctx.org, Some(id)).await?;
-    ok(robot_json(found(r.first(), "robot account")?))
+    ok(robot_out(&robot(&ctx).await?))
 }
 
-pub(crate) async fn create_robot(ctx: Ctx, Body(b): Body<RobotBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
-    if b.name.trim().is_empty() {
-        return Err(ApiError::BadRequest("`name` is required".into()));
-    }
+pub(crate) async fn create_robot(ctx: Ctx, Body(b): Body<NewRobot>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
+    check_name("name", &b.name)?;
     let display = b.display_name.as_deref().unwrap_or(&b.name);
     let r = ctx
         .store
-        .create_robot_account(ctx.org, &b.name, display)
+        .create_robot_account(ctx.org, b.name.trim(), display)
         .await?;
-    created(robot_json(&r))
+    created(robot_out(&r))
 }
 
-pub(crate) async fn update_robot(ctx: Ctx, Body(b): Body<RobotBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
-    let id = ctx.id("robot account")?;
-    let display = b.display_name.as_deref().unwrap_or(&b.name);
+pub(crate) async fn update_robot(ctx: Ctx, Body(b): Body<RobotUpdate>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
+    let r = robot(&ctx).await?;
+    let display = b.display_name.unwrap_or(r.display_name);
     changed(
-        ctx.store.update_robot_account(ctx.org, id, display).await?,
+        ctx.store
+            .update_robot_account(ctx.org, r.id, &display)
+            .await?,
         "robot account",
     )?;
     get_robot(ctx).await
@@ -267,33 +434,57 @@ pub(crate) async fn delete_robots(ctx: Ctx) -> ApiResult {
     no_content()
 }
 
-fn robot_json(r: &RobotAccount) -> Value {
-    json!({
-        "id": r.id.to_string(),
-        "name": r.name,
-        "displayName": r.display_name,
-        "partitionGlobalId": r.org.to_string(),
-    })
+/// The robot account the route names, or 404.
+async fn robot(ctx: &Ctx) -> ApiResult<RobotAccount> {
+    let id = ctx.id("robot account")?;
+    let r = ctx.store.list_robot_accounts(ctx.org, Some(id)).await?;
+    found(r.into_iter().next(), "robot account")
+}
+
+fn robot_out(r: &RobotAccount) -> RobotOut {
+    RobotOut {
+        id: r.id.to_string(),
+        name: r.name.clone(),
+        display_name: r.display_name.clone(),
+        partition_global_id: r.org.to_string(),
+    }
 }
 
 // ----- settings -----
 
-#[derive(Deserialize)]
+/// `PUT Setting`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct SettingsBody {
+#[schema(as = PmSettingsUpdate)]
+pub(crate) struct SettingsUpdate {
+    /// The organization's id, or one of its tenants'.
     partition_global_id: String,
     settings: Vec<SettingItem>,
 }
 
-#[derive(Deserialize)]
+/// A setting to write.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PmSettingItem)]
 pub(crate) struct SettingItem {
     key: String,
     value: String,
 }
 
+/// A setting.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmSetting)]
+pub(crate) struct SettingOut {
+    key: String,
+    value: String,
+    partition_global_id: String,
+}
+
 /// `GET /identity/api/Setting?partitionGlobalId=…&key=a&key=b` (no key: all).
+/// Settings are the organization's: a tenant id as partition reads them too.
 pub(crate) async fn get_settings(ctx: Ctx) -> ApiResult {
-    ctx.partition(ctx.query_first("partitionGlobalId").unwrap_or_default())?;
+    let partition = ctx.query_first("partitionGlobalId").unwrap_or_default();
+    ctx.partition(partition).await?;
     let keys: Vec<String> = ctx
         .query()
         .iter()
@@ -301,91 +492,162 @@ pub(crate) async fn get_settings(ctx: Ctx) -> ApiResult {
         .map(|(_, v)| v.clone())
         .collect();
     let settings = ctx.store.get_settings(ctx.org, &keys).await?;
-    ok(settings_json(ctx.org, &settings))
+    ok(settings_out(partition, settings))
 }
 
-pub(crate) async fn put_settings(ctx: Ctx, Body(b): Body<SettingsBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
+pub(crate) async fn put_settings(ctx: Ctx, Body(b): Body<SettingsUpdate>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
+    if let Some(i) = b.settings.iter().find(|i| i.key.trim().is_empty()) {
+        return Err(ApiError::BadRequest(format!(
+            "a setting needs a `key` (the one with value `{}` has none)",
+            i.value
+        )));
+    }
     let pairs: Vec<(String, String)> = b.settings.into_iter().map(|i| (i.key, i.value)).collect();
     ctx.store.put_settings(ctx.org, &pairs).await?;
     let keys: Vec<String> = pairs.into_iter().map(|p| p.0).collect();
     let settings = ctx.store.get_settings(ctx.org, &keys).await?;
-    ok(settings_json(ctx.org, &settings))
+    ok(settings_out(&b.partition_global_id, settings))
 }
 
-fn settings_json(org: OrganizationId, settings: &[(String, String)]) -> Value {
+/// Settings as the caller named their partition.
+fn settings_out(partition: &str, settings: Vec<(String, String)>) -> Vec<SettingOut> {
     settings
-        .iter()
-        .map(|(k, v)| json!({ "key": k, "value": v, "partitionGlobalId": org.to_string() }))
+        .into_iter()
+        .map(|(key, value)| SettingOut {
+            key,
+            value,
+            partition_global_id: partition.to_owned(),
+        })
         .collect()
 }
 
 // ----- users -----
 
-#[derive(Deserialize)]
+/// `POST User` (and each entry of `BulkCreate`).
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UserBody {
+#[schema(as = PmNewUser)]
+pub(crate) struct NewUser {
+    /// The organization's id, or one of its tenants'.
     partition_global_id: String,
+    /// 1 to 256 characters; a user of that name is overwritten.
     user_name: String,
     name: Option<String>,
     surname: Option<String>,
+    /// Default: name and surname, else the user name.
     display_name: Option<String>,
     email: Option<String>,
+    /// At least 8 characters; stored as an argon2 hash.
     password: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// `PUT User/{userId}`: what is left out is kept.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UpdateUserBody {
+#[schema(as = PmUserUpdate)]
+pub(crate) struct UserUpdate {
     name: Option<String>,
     surname: Option<String>,
     display_name: Option<String>,
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct BulkBody {
-    users: Vec<UserBody>,
+/// `POST User/BulkCreate`.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = PmBulkUsers)]
+pub(crate) struct BulkUsers {
+    users: Vec<NewUser>,
 }
 
-#[derive(Deserialize)]
+/// `POST User/{userId}/changepassword`.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PasswordBody {
+#[schema(as = PmPasswordChange)]
+pub(crate) struct PasswordChange {
     old_password: String,
+    /// At least 8 characters.
     new_password: String,
 }
 
-#[derive(Deserialize)]
+/// `DELETE User`: the users to delete.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct DeleteUsersBody {
+#[schema(as = PmDeleteUsers)]
+pub(crate) struct DeleteUsers {
     user_ids: Vec<String>,
+}
+
+/// A user.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmUser)]
+pub(crate) struct UserOut {
+    id: String,
+    user_name: String,
+    display_name: String,
+    email: Option<String>,
+    partition_global_id: String,
+}
+
+/// `GET User/{userId}/loginAttempts`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmLoginAttemptsPage)]
+pub(crate) struct LoginAttemptsPage {
+    total_count: usize,
+    results: Vec<LoginAttemptOut>,
+}
+
+/// One sign-in attempt.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmLoginAttempt)]
+pub(crate) struct LoginAttemptOut {
+    id: String,
+    user_id: String,
+    /// Unix seconds.
+    creation_time: i64,
+    /// Where it came from (not a secret).
+    client_id: String,
+    /// `Success` only when the user got in.
+    result: LoginResult,
+    /// Why a failure failed: `wrong_password`, `throttled`, `no_tenant`.
+    reason: Option<String>,
+}
+
+/// A sign-in attempt's result.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PmLoginResult)]
+pub(crate) enum LoginResult {
+    Success,
+    Failure,
 }
 
 pub(crate) async fn get_user(ctx: Ctx) -> ApiResult {
     let u = ctx.user(ctx.user_id()?).await?;
-    ok(user_json(&u))
+    ok(user_out(&u))
 }
 
 /// Create is an idempotent overwrite (seed 003): a user of the same
 /// `userName` in the organization is deleted first (with its memberships,
 /// roles and login attempts) and the new one gets a new id.
-pub(crate) async fn create_user(ctx: Ctx, Body(b): Body<UserBody>) -> ApiResult {
-    ctx.partition(&b.partition_global_id)?;
+pub(crate) async fn create_user(ctx: Ctx, Body(b): Body<NewUser>) -> ApiResult {
+    ctx.partition(&b.partition_global_id).await?;
     let u = create_one(&ctx, &b).await?;
-    created(user_json(&u))
+    created(user_out(&u))
 }
 
 /// Every entry is checked (partition, user name, password) before any is
 /// written.
-pub(crate) async fn bulk_create_users(ctx: Ctx, Body(b): Body<BulkBody>) -> ApiResult {
+pub(crate) async fn bulk_create_users(ctx: Ctx, Body(b): Body<BulkUsers>) -> ApiResult {
     for u in &b.users {
-        ctx.partition(&u.partition_global_id)?;
+        ctx.partition(&u.partition_global_id).await?;
         check_new_user(u)?;
     }
     let mut out = Vec::with_capacity(b.users.len());
     for u in &b.users {
-        out.push(user_json(&create_one(&ctx, u).await?));
+        out.push(user_out(&create_one(&ctx, u).await?));
     }
     created(out)
 }
@@ -395,7 +657,7 @@ pub(crate) async fn bulk_create_users(ctx: Ctx, Body(b): Body<BulkBody>) -> ApiR
 /// [`crate::MAX_FAILED_ATTEMPTS`] failures in [`crate::THROTTLE_WINDOW`]
 /// every attempt is refused with 429 (and recorded as failed) until the
 /// window passes.
-pub(crate) async fn change_password(ctx: Ctx, Body(b): Body<PasswordBody>) -> ApiResult {
+pub(crate) async fn change_password(ctx: Ctx, Body(b): Body<PasswordChange>) -> ApiResult {
     let id = ctx.user_id()?;
     ctx.user(id).await?;
     if !password_attempt(&ctx.store, ctx.org, id, &b.old_password, "changepassword").await? {
@@ -407,7 +669,7 @@ pub(crate) async fn change_password(ctx: Ctx, Body(b): Body<PasswordBody>) -> Ap
     no_content()
 }
 
-pub(crate) async fn update_user(ctx: Ctx, Body(b): Body<UpdateUserBody>) -> ApiResult {
+pub(crate) async fn update_user(ctx: Ctx, Body(b): Body<UserUpdate>) -> ApiResult {
     let id = ctx.user_id()?;
     let u = ctx.user(id).await?;
     let display = display_name(
@@ -426,16 +688,30 @@ pub(crate) async fn update_user(ctx: Ctx, Body(b): Body<UpdateUserBody>) -> ApiR
     get_user(ctx).await
 }
 
-/// Deletes the listed users; all must exist in the organization, or none
-/// is deleted (404).
-pub(crate) async fn delete_users(ctx: Ctx, Body(b): Body<DeleteUsersBody>) -> ApiResult {
+/// Deletes the listed users; all must exist in the organization (or none
+/// is deleted: 404), and none may still own connections (or none is
+/// deleted: 409).
+///
+/// Seed 003 says this route "supprime tous les utilisateurs" (deletes all
+/// users). Deleting every user of an organization at once — its
+/// administrators included, so nobody could sign in to undo it — because
+/// a body went missing is too dangerous to do on that reading: without a
+/// body the answer is a 400 naming the body it needs, and deleting
+/// everyone means listing everyone.
+pub(crate) async fn delete_users(ctx: Ctx, body: Option<Body<DeleteUsers>>) -> ApiResult {
+    let Some(Body(b)) = body else {
+        return Err(ApiError::BadRequest(
+            "`DELETE /identity/api/User` deletes the users listed in its JSON body, \
+             `{\"userIds\": [\"<id>\", …]}`; nothing was deleted. To delete every user, \
+             list them all (their ids are in `GET /odata/Users`)"
+                .into(),
+        ));
+    };
     let mut ids = Vec::with_capacity(b.user_ids.len());
     for id in &b.user_ids {
         ids.push(ctx.user(uuid(id, "user")?.into()).await?.id);
     }
-    for id in ids {
-        ctx.store.delete_user(ctx.org, id).await?;
-    }
+    ctx.store.delete_users(ctx.org, &ids).await?;
     no_content()
 }
 
@@ -451,24 +727,31 @@ pub(crate) async fn login_attempts(ctx: Ctx) -> ApiResult {
     let id = ctx.user_id()?;
     ctx.user(id).await?;
     let attempts = ctx.store.list_login_attempts(ctx.org, id).await?;
-    let out: Vec<Value> = attempts
-        .iter()
-        .map(|a| {
-            json!({
-                "id": a.id.to_string(),
-                "userId": a.user.to_string(),
-                "creationTime": a.created_at.unix_timestamp(),
-                "clientId": a.client,
-                "result": if a.succeeded { "Success" } else { "Failure" },
-            })
+    let results: Vec<LoginAttemptOut> = attempts
+        .into_iter()
+        .map(|a| LoginAttemptOut {
+            id: a.id.to_string(),
+            user_id: a.user.to_string(),
+            creation_time: a.created_at.unix_timestamp(),
+            client_id: a.client,
+            result: if a.succeeded {
+                LoginResult::Success
+            } else {
+                LoginResult::Failure
+            },
+            reason: a.reason,
         })
         .collect();
-    ok(json!({ "totalCount": out.len(), "results": out }))
+    ok(LoginAttemptsPage {
+        total_count: results.len(),
+        results,
+    })
 }
 
-async fn create_one(ctx: &Ctx, b: &UserBody) -> ApiResult<User> {
+async fn create_one(ctx: &Ctx, b: &NewUser) -> ApiResult<User> {
     check_new_user(b)?;
-    if let Some(old) = ctx.store.find_user(ctx.org, &b.user_name).await? {
+    let user_name = b.user_name.trim();
+    if let Some(old) = ctx.store.find_user(ctx.org, user_name).await? {
         ctx.store.delete_user(ctx.org, old.id).await?;
     }
     let display = display_name(
@@ -476,10 +759,10 @@ async fn create_one(ctx: &Ctx, b: &UserBody) -> ApiResult<User> {
         b.name.as_deref(),
         b.surname.as_deref(),
     )
-    .unwrap_or_else(|| b.user_name.clone());
+    .unwrap_or_else(|| user_name.to_owned());
     let u = ctx
         .store
-        .create_user(ctx.org, &b.user_name, &display, b.email.as_deref())
+        .create_user(ctx.org, user_name, &display, b.email.as_deref())
         .await?;
     if let Some(p) = &b.password {
         let hash = hash_secret_off_runtime(p.clone()).await?;
@@ -490,17 +773,24 @@ async fn create_one(ctx: &Ctx, b: &UserBody) -> ApiResult<User> {
     Ok(u)
 }
 
-fn user_json(u: &User) -> Value {
-    json!({
-        "id": u.id.to_string(),
-        "userName": u.user_name,
-        "displayName": u.display_name,
-        "email": u.email,
-        "partitionGlobalId": u.org.to_string(),
-    })
+fn user_out(u: &User) -> UserOut {
+    UserOut {
+        id: u.id.to_string(),
+        user_name: u.user_name.clone(),
+        display_name: u.display_name.clone(),
+        email: u.email.clone(),
+        partition_global_id: u.org.to_string(),
+    }
 }
 
 // ----- rules -----
+
+/// 409 for a delete of a built-in.
+pub(crate) fn built_in(what: &str, name: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "`{name}` is a built-in {what} every organization has; it cannot be deleted"
+    ))
+}
 
 /// Group members must be users or robot accounts of the organization.
 async fn members_of(ctx: &Ctx, ids: &[String]) -> ApiResult<Vec<Uuid>> {
@@ -538,7 +828,8 @@ fn display_name(
     (!full.trim().is_empty()).then_some(full)
 }
 
-/// A name field (`userName`, a template's `name`): 1 to 256 characters.
+/// A name field (`userName`, a group's or template's `name`): 1 to 256
+/// characters, not blank.
 pub(crate) fn check_name(field: &str, n: &str) -> Result<(), ApiError> {
     if n.trim().is_empty() || n.len() > 256 {
         return Err(ApiError::BadRequest(format!(
@@ -548,7 +839,7 @@ pub(crate) fn check_name(field: &str, n: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_new_user(b: &UserBody) -> Result<(), ApiError> {
+fn check_new_user(b: &NewUser) -> Result<(), ApiError> {
     check_name("userName", &b.user_name)?;
     b.password.as_deref().map_or(Ok(()), check_password)
 }

@@ -4,19 +4,20 @@
 //! get, update name and scopes, rotate the secret, delete.
 //!
 //! Rules: [`check_app`] (a name, at least one scope, each one of
-//! [`crate::all_scopes`]; 400 otherwise) and each scope one the caller's
+//! [`crate::all_scopes`] or an umbrella scope meaning two of them; 400
+//! otherwise) and each scope one the caller's
 //! own token holds (403 naming it otherwise), so an
 //! application cannot mint a more powerful one. Changing the scopes or
 //! rotating the secret revokes the application's access tokens; deleting
 //! it deletes them. Only argon2 hashes of secrets are stored.
 
 use plugboard_store::RegisteredApp;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth::{hash_secret_off_runtime, new_client_secret, register};
 use crate::request::{ApiResult, Body, Ctx, changed, created, found, no_content, ok};
-use crate::{ApiError, all_scopes};
+use crate::{ApiError, all_scopes, expand_scopes};
 
 /// Longest application name, in bytes (after trimming).
 const MAX_APP_NAME: usize = 256;
@@ -51,7 +52,7 @@ pub enum AppRefusal {
     /// No scope: an application without one could call nothing.
     #[error("give at least one scope; the scopes are {}", all_scopes().join(", "))]
     NoScope,
-    /// Scopes that are not in [`all_scopes`].
+    /// Scopes that are neither in [`all_scopes`] nor umbrella scopes.
     #[error(
         "{} `{}` {} not exist; the scopes are {}",
         if .0.len() == 1 { "scope" } else { "scopes" },
@@ -70,7 +71,8 @@ impl From<AppRefusal> for ApiError {
 
 /// The one rule for an external application's name and scopes: a name of
 /// 1 to 256 bytes (trimmed), at least one scope, every scope one of
-/// [`all_scopes`]; a scope given twice is kept once.
+/// [`all_scopes`] or an umbrella scope (`PM.User`: both `PM.User.Read` and
+/// `PM.User.Write`, see [`expand_scopes`]); a scope given twice is kept once.
 ///
 /// # Errors
 /// [`AppRefusal`] saying what is wrong (all unknown scopes at once).
@@ -79,21 +81,7 @@ pub fn check_app<S: AsRef<str>>(name: &str, scopes: &[S]) -> Result<CheckedApp, 
     if name.is_empty() || name.len() > MAX_APP_NAME {
         return Err(AppRefusal::Name);
     }
-    let known = all_scopes();
-    let mut unknown: Vec<String> = Vec::new();
-    let mut kept: Vec<String> = Vec::with_capacity(scopes.len());
-    for s in scopes.iter().map(AsRef::as_ref) {
-        if !known.iter().any(|k| k == s) {
-            if !unknown.iter().any(|u| u == s) {
-                unknown.push(s.to_owned());
-            }
-        } else if !kept.iter().any(|k| k == s) {
-            kept.push(s.to_owned());
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(AppRefusal::UnknownScopes(unknown));
-    }
+    let kept = expand_scopes(scopes).map_err(AppRefusal::UnknownScopes)?;
     if kept.is_empty() {
         return Err(AppRefusal::NoScope);
     }
@@ -104,19 +92,47 @@ pub fn check_app<S: AsRef<str>>(name: &str, scopes: &[S]) -> Result<CheckedApp, 
 }
 
 /// `POST` and `PUT` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = PmExternalApplicationBody)]
 pub(crate) struct AppBody {
+    /// The organization's id, or one of its tenants'.
     partition_global_id: String,
+    /// 1 to 256 characters.
     name: String,
+    /// At least one; umbrella scopes (`PM.User`) mean `.Read` and `.Write`.
     #[serde(default)]
     scopes: Vec<String>,
 }
 
+/// A registered application, as listed: never a secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmExternalApplication)]
+pub(crate) struct AppOut {
+    id: String,
+    name: String,
+    client_id: String,
+    scopes: Vec<String>,
+    /// Unix seconds.
+    created_on: i64,
+    partition_global_id: String,
+}
+
+/// A registered application with its new client secret, shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = PmExternalApplicationWithSecret)]
+pub(crate) struct NewAppOut {
+    #[serde(flatten)]
+    app: AppOut,
+    client_secret: String,
+}
+
 impl AppBody {
     /// [`check_app`], then: the caller's own token must hold every scope.
-    fn checked(&self, ctx: &Ctx) -> Result<CheckedApp, ApiError> {
-        ctx.partition(&self.partition_global_id)?;
+    async fn checked(&self, ctx: &Ctx) -> Result<CheckedApp, ApiError> {
+        ctx.partition(&self.partition_global_id).await?;
         let app = check_app(&self.name, &self.scopes)?;
         if let Some(s) = app.scopes().iter().find(|s| !ctx.caller.scopes.contains(s)) {
             return Err(ApiError::MissingScope(s.clone()));
@@ -127,13 +143,13 @@ impl AppBody {
 
 pub(crate) async fn list(ctx: Ctx) -> ApiResult {
     let apps = ctx.store.list_external_apps(ctx.org).await?;
-    ok(apps.iter().map(app_json).collect::<Vec<_>>())
+    ok(apps.iter().map(app_out).collect::<Vec<_>>())
 }
 
 pub(crate) async fn get(ctx: Ctx) -> ApiResult {
     let id = ctx.id("external application")?;
     let apps = ctx.store.list_external_apps(ctx.org).await?;
-    ok(app_json(found(
+    ok(app_out(found(
         apps.iter().find(|a| a.id == id),
         "external application",
     )?))
@@ -141,22 +157,20 @@ pub(crate) async fn get(ctx: Ctx) -> ApiResult {
 
 /// 201 with the application and its `clientSecret`, shown this once.
 pub(crate) async fn register_app(ctx: Ctx, Body(b): Body<AppBody>) -> ApiResult {
-    let app = b.checked(&ctx)?;
-    let (id, client_id, secret) = register(&ctx.store, ctx.org, &app).await?;
-    created(json!({
-        "id": id.to_string(),
-        "name": app.name(),
-        "clientId": client_id,
-        "clientSecret": secret,
-        "scopes": app.scopes(),
-        "partitionGlobalId": ctx.org.to_string(),
-    }))
+    let app = b.checked(&ctx).await?;
+    let (id, _client_id, secret) = register(&ctx.store, ctx.org, &app).await?;
+    let apps = ctx.store.list_external_apps(ctx.org).await?;
+    let registered = found(apps.iter().find(|a| a.id == id), "external application")?;
+    created(NewAppOut {
+        app: app_out(registered),
+        client_secret: secret,
+    })
 }
 
 /// Renames and replaces the scopes; the application's tokens are revoked.
 pub(crate) async fn update(ctx: Ctx, Body(b): Body<AppBody>) -> ApiResult {
     let id = ctx.id("external application")?;
-    let app = b.checked(&ctx)?;
+    let app = b.checked(&ctx).await?;
     changed(
         ctx.store
             .update_external_app(ctx.org, id, app.name(), app.scopes())
@@ -180,9 +194,10 @@ pub(crate) async fn rotate_secret(ctx: Ctx) -> ApiResult {
     )?;
     let apps = ctx.store.list_external_apps(ctx.org).await?;
     let app = found(apps.iter().find(|a| a.id == id), "external application")?;
-    let mut body = app_json(app);
-    body["clientSecret"] = json!(secret);
-    ok(body)
+    ok(NewAppOut {
+        app: app_out(app),
+        client_secret: secret,
+    })
 }
 
 pub(crate) async fn delete(ctx: Ctx) -> ApiResult {
@@ -194,15 +209,15 @@ pub(crate) async fn delete(ctx: Ctx) -> ApiResult {
     no_content()
 }
 
-fn app_json(a: &RegisteredApp) -> Value {
-    json!({
-        "id": a.id.to_string(),
-        "name": a.name,
-        "clientId": a.client_id,
-        "scopes": a.scopes,
-        "createdOn": a.created_at.unix_timestamp(),
-        "partitionGlobalId": a.org.to_string(),
-    })
+fn app_out(a: &RegisteredApp) -> AppOut {
+    AppOut {
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        client_id: a.client_id.clone(),
+        scopes: a.scopes.clone(),
+        created_on: a.created_at.unix_timestamp(),
+        partition_global_id: a.org.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -214,6 +229,20 @@ mod tests {
         let app = check_app(" sync ", &["PM.User.Read", "PM.Group.Read", "PM.User.Read"]).unwrap();
         assert_eq!(app.name(), "sync");
         assert_eq!(app.scopes(), ["PM.User.Read", "PM.Group.Read"]);
+    }
+
+    #[test]
+    fn check_app_expands_umbrella_scopes() {
+        let app = check_app("sync", &["PM.Group", "PM.Group.Read", "OR.Users"]).unwrap();
+        assert_eq!(
+            app.scopes(),
+            [
+                "PM.Group.Read",
+                "PM.Group.Write",
+                "OR.Users.Read",
+                "OR.Users.Write"
+            ]
+        );
     }
 
     #[test]

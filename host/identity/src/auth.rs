@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -153,14 +154,31 @@ fn oauth_error(status: axum::http::StatusCode, error: &str, description: &str) -
 }
 
 /// Client-credentials grant (RFC 6749 §4.4): the granted scopes are the
-/// requested ones (all of the app's when none are requested); asking for a
-/// scope the app lacks is `invalid_scope`.
+/// requested ones (all of the app's when none are requested), an umbrella
+/// scope (`PM.User`) meaning its `.Read` and `.Write`
+/// ([`crate::expand_scopes`]); asking for a scope that does not exist or
+/// that the app lacks is `invalid_scope`. A form that is not one (wrong
+/// content type, a field missing) is `invalid_request`.
 pub(crate) async fn token(
     State(state): State<IdentityState>,
-    Form(form): Form<TokenForm>,
+    form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, ApiError> {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => {
+            return Ok(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!(
+                    "send an `application/x-www-form-urlencoded` form with `grant_type`, \
+                     `client_id` and `client_secret`: {}",
+                    e.body_text()
+                ),
+            ));
+        }
+    };
     if form.grant_type != "client_credentials" {
         return Ok(oauth_error(
             StatusCode::BAD_REQUEST,
@@ -188,11 +206,17 @@ pub(crate) async fn token(
     {
         None => app.scopes.clone(),
         Some(req) => {
-            let req: Vec<String> = req
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let req: Vec<&str> = req.split(' ').filter(|s| !s.is_empty()).collect();
+            let req = match crate::expand_scopes(&req) {
+                Ok(req) => req,
+                Err(unknown) => {
+                    return Ok(oauth_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        &format!("scope `{}` does not exist", unknown.join("`, `")),
+                    ));
+                }
+            };
             if let Some(bad) = req.iter().find(|s| !app.scopes.contains(s)) {
                 return Ok(oauth_error(
                     StatusCode::BAD_REQUEST,
@@ -223,8 +247,8 @@ pub(crate) async fn token(
 pub(crate) struct Guard {
     pub(crate) state: IdentityState,
     pub(crate) scope: String,
-    /// The route's seed path, for [`crate::request::Ctx`].
-    pub(crate) route: &'static str,
+    /// The route and the path it was reached at, for [`crate::request::Ctx`].
+    pub(crate) route: RoutePath,
 }
 
 /// Bearer token → [`Caller`], then the route's scope; writes are audited
@@ -262,7 +286,7 @@ pub(crate) async fn authorize(
         app,
         scopes: token.scopes,
     });
-    req.extensions_mut().insert(RoutePath(guard.route));
+    req.extensions_mut().insert(guard.route);
     let resp = next.run(req).await;
     if write {
         let outcome = if resp.status().is_success() {

@@ -1,9 +1,10 @@
 //! A small OData v4 query-option parser and evaluator for the Users API
 //! (seed 004): `$filter` with `eq`, `ne`, `contains`, `startswith`, `and`,
 //! `or`, `not` and parentheses over string, number, boolean and `null`
-//! literals; `$top`, `$skip`, `$orderby` (one or more `field [asc|desc]`)
-//! and `$count`. Anything else is refused with the byte position of the
-//! problem, never ignored. It evaluates over JSON objects, so it knows
+//! literals; `$top`, `$skip`, `$orderby` (one or more `field [asc|desc]`),
+//! `$count`, and `$expand` of the navigation properties the caller names
+//! (the handler expands them). Anything else is refused with the byte
+//! position of the problem, never ignored. It evaluates over JSON objects, so it knows
 //! nothing about the store.
 
 use std::cmp::Ordering;
@@ -54,6 +55,8 @@ pub struct QueryOptions {
     pub order_by: Vec<(String, bool)>,
     /// `$count=true`.
     pub count: bool,
+    /// `$expand`: navigation properties to include, each once.
+    pub expand: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -296,17 +299,40 @@ pub fn parse_filter(s: &str) -> Result<Filter, ODataError> {
 }
 
 impl QueryOptions {
-    /// Parses the decoded `(name, value)` pairs of a query string; options
-    /// other than `$filter`, `$top`, `$skip`, `$orderby`, `$count` that
-    /// start with `$` are refused.
+    /// Parses the decoded `(name, value)` pairs of a query string;
+    /// `$expand` may name the navigation properties in `expandable` (the
+    /// entity set's). Options other than `$filter`, `$top`, `$skip`,
+    /// `$orderby`, `$count` and `$expand` that start with `$` are refused.
     ///
     /// # Errors
     /// The first option refused.
-    pub fn parse(pairs: &[(String, String)]) -> Result<Self, ODataError> {
+    pub fn parse(pairs: &[(String, String)], expandable: &[&str]) -> Result<Self, ODataError> {
         let mut o = Self::default();
         for (k, v) in pairs {
             match k.as_str() {
                 "$filter" => o.filter = Some(parse_filter(v)?),
+                "$expand" => {
+                    let mut pos = 0;
+                    for part in v.split(',') {
+                        let name = part.trim();
+                        if !expandable.contains(&name) {
+                            let allowed = if expandable.is_empty() {
+                                "this entity set has no navigation property".to_owned()
+                            } else {
+                                format!("expandable: {}", expandable.join(", "))
+                            };
+                            return Err(err(
+                                "$expand",
+                                pos,
+                                format!("cannot expand `{name}` ({allowed})"),
+                            ));
+                        }
+                        if !o.expand.iter().any(|e| e == name) {
+                            o.expand.push(name.to_owned());
+                        }
+                        pos += part.len() + 1;
+                    }
+                }
                 "$top" => {
                     o.top = Some(
                         v.trim()
@@ -440,7 +466,7 @@ mod tests {
         let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
             .into_owned()
             .collect();
-        let (v, _) = QueryOptions::parse(&pairs).unwrap().apply(users());
+        let (v, _) = QueryOptions::parse(&pairs, &[]).unwrap().apply(users());
         v.iter().map(|u| u["Id"].as_i64().unwrap()).collect()
     }
 
@@ -466,7 +492,7 @@ mod tests {
             ("$count".to_owned(), "true".to_owned()),
             ("$top".to_owned(), "1".to_owned()),
         ];
-        let (v, n) = QueryOptions::parse(&pairs).unwrap().apply(users());
+        let (v, n) = QueryOptions::parse(&pairs, &[]).unwrap().apply(users());
         assert_eq!((v.len(), n), (1, Some(3)));
     }
 
@@ -484,7 +510,16 @@ mod tests {
         assert_eq!(e.position, 8);
         let e = parse_filter("Id eq 1 Id").unwrap_err();
         assert_eq!(e.position, 8);
-        assert!(QueryOptions::parse(&[("$expand".into(), "Roles".into())]).is_err());
-        assert!(QueryOptions::parse(&[("$top".into(), "-1".into())]).is_err());
+        let expand = |v: &str, allowed: &[&str]| {
+            QueryOptions::parse(&[("$expand".into(), v.into())], allowed)
+        };
+        assert!(expand("Roles", &[]).is_err());
+        assert_eq!(
+            expand("Roles, Roles", &["Roles"]).unwrap().expand,
+            ["Roles"]
+        );
+        let e = expand("Roles,Folders", &["Roles"]).unwrap_err();
+        assert_eq!((e.option, e.position), ("$expand", 6));
+        assert!(QueryOptions::parse(&[("$top".into(), "-1".into())], &[]).is_err());
     }
 }

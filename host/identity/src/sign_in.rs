@@ -7,7 +7,9 @@
 //! answer. Attempts of known users are recorded in the store; failures of
 //! names that match no user are counted in memory by [`UnknownNameThrottle`],
 //! so both are throttled alike and a 429 does not tell which users exist.
-//! Verification runs on tokio's blocking pool.
+//! Verification runs on tokio's blocking pool. Every recorded failure
+//! says why (`wrong_password`, `throttled`, `no_tenant`), and only a
+//! sign-in that lets the user in is recorded as a success.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -47,30 +49,52 @@ pub(crate) async fn password_attempt(
     password: &str,
     client: &str,
 ) -> Result<bool, ApiError> {
+    let ok = password_matches(store, org, user, password, client).await?;
+    let refused = (!ok).then_some(WRONG_PASSWORD);
+    store
+        .record_login_attempt(org, user, refused, client)
+        .await?;
+    Ok(ok)
+}
+
+/// Why a failed attempt failed, as recorded.
+const WRONG_PASSWORD: &str = "wrong_password";
+const THROTTLED: &str = "throttled";
+const NO_TENANT: &str = "no_tenant";
+
+/// The throttle, then the password check; records nothing but a refusal
+/// by the throttle.
+async fn password_matches(
+    store: &Store,
+    org: OrganizationId,
+    user: UserId,
+    password: &str,
+    client: &str,
+) -> Result<bool, ApiError> {
     let since = OffsetDateTime::now_utc() - THROTTLE_WINDOW;
     if store.failed_login_attempts_since(org, user, since).await? >= MAX_FAILED_ATTEMPTS {
         store
-            .record_login_attempt(org, user, false, &format!("{client} (throttled)"))
+            .record_login_attempt(org, user, Some(THROTTLED), client)
             .await?;
         return Err(ApiError::Throttled);
     }
     let stored = store.user_password_hash(org, user).await?;
     let has_password = stored.is_some();
     let hash = stored.unwrap_or_else(|| DUMMY_HASH.clone());
-    let ok = verify_secret_off_runtime(password.to_owned(), hash).await? && has_password;
-    store.record_login_attempt(org, user, ok, client).await?;
-    Ok(ok)
+    Ok(verify_secret_off_runtime(password.to_owned(), hash).await? && has_password)
 }
 
 /// Checks an organization name, user name and password for a sign-in: the
-/// user if they match, `None` if not (whichever of the three is wrong). A
-/// known user's attempt is recorded and throttled as in
-/// [`password_attempt`]; a name that matches no user is verified against
-/// the dummy hash and throttled in `unknown`.
+/// user if they match and work in a tenant, `None` if not (whichever of
+/// the three is wrong). A known user's attempt is recorded and throttled
+/// as in [`password_attempt`]; a name that matches no user is verified
+/// against the dummy hash and throttled in `unknown`.
 ///
 /// # Errors
-/// [`ApiError::Throttled`] after too many failures of this name; the
-/// store's.
+/// [`ApiError::Throttled`] after too many failures of this name;
+/// [`ApiError::NoTenant`] when the password is right but the user works in
+/// no tenant (recorded as a failed attempt, reason `no_tenant`: said only
+/// to someone who knows the password); the store's.
 pub async fn sign_in(
     store: &Store,
     unknown: &UnknownNameThrottle,
@@ -95,8 +119,22 @@ pub async fn sign_in(
         unknown.record(organization, user_name, now);
         return Ok(None);
     };
-    let ok = password_attempt(store, user.org, user.id, password, client).await?;
-    Ok(ok.then_some(user))
+    if !password_matches(store, user.org, user.id, password, client).await? {
+        store
+            .record_login_attempt(user.org, user.id, Some(WRONG_PASSWORD), client)
+            .await?;
+        return Ok(None);
+    }
+    if store.tenant_user(user.id).await?.is_none() {
+        store
+            .record_login_attempt(user.org, user.id, Some(NO_TENANT), client)
+            .await?;
+        return Err(ApiError::NoTenant(user.user_name));
+    }
+    store
+        .record_login_attempt(user.org, user.id, None, client)
+        .await?;
+    Ok(Some(user))
 }
 
 /// Failed sign-ins of names that match no user, per process (the store
@@ -165,8 +203,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_data_dir(dir.path(), None).await.unwrap();
         let org = store.create_organization("o").await.unwrap().id;
+        let tenant = store.create_tenant(org, "t").await.unwrap();
         let u = store
             .create_user(org, "carol", "Carol", None)
+            .await
+            .unwrap();
+        store
+            .add_tenant_user(&tenant.scope(), u.id, false)
             .await
             .unwrap();
         let nopw = store.create_user(org, "dave", "Dave", None).await.unwrap();
@@ -203,7 +246,10 @@ mod tests {
         assert!(matches!(throttled, Err(ApiError::Throttled)));
         let attempts = store.list_login_attempts(org, u.id).await.unwrap();
         assert_eq!(attempts.len(), 7);
-        assert_eq!(attempts[0].client, "console (throttled)");
+        assert_eq!(
+            (attempts[0].client.as_str(), attempts[0].reason.as_deref()),
+            ("console", Some("throttled"))
+        );
         assert!(!attempts[0].succeeded);
 
         // Unknown names and organizations are throttled after as many.

@@ -1,147 +1,15 @@
 //! The identity routes over real HTTP: an axum server on a loopback port
 //! over an SQLite store in a temporary directory, called with reqwest.
 
+mod common;
+
 use std::time::Duration;
 
-use plugboard_identity::{
-    IdentityState, ROUTES, all_scopes, check_app, register_external_app, required_scope,
-};
+use common::{Host, host, host_with_ttl, signed_in};
+use plugboard_identity::{ROUTES, all_scopes, required_scope};
 use plugboard_store::{OrganizationId, Store, UserId};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-struct Org {
-    id: OrganizationId,
-    client_id: String,
-    secret: String,
-}
-
-struct Host {
-    _dir: tempfile::TempDir,
-    store: Store,
-    base: String,
-    http: reqwest::Client,
-}
-
-async fn host_with_ttl(ttl: Duration) -> Host {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_data_dir(dir.path(), None).await.unwrap();
-    let mut state = IdentityState::new(store.clone());
-    state.token_ttl = ttl;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = plugboard_identity::router(state);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Host {
-        _dir: dir,
-        store,
-        base,
-        http: reqwest::Client::new(),
-    }
-}
-
-async fn host() -> Host {
-    host_with_ttl(Duration::from_secs(3600)).await
-}
-
-impl Host {
-    async fn org(&self, name: &str) -> Org {
-        let id = self.store.create_organization(name).await.unwrap().id;
-        let app = check_app("automation", all_scopes()).unwrap();
-        let (client_id, secret) = register_external_app(&self.store, id, &app).await.unwrap();
-        Org {
-            id,
-            client_id,
-            secret,
-        }
-    }
-
-    async fn token_response(
-        &self,
-        org: &Org,
-        secret: &str,
-        scope: Option<&str>,
-    ) -> reqwest::Response {
-        let mut form = vec![
-            ("grant_type", "client_credentials"),
-            ("client_id", org.client_id.as_str()),
-            ("client_secret", secret),
-        ];
-        if let Some(s) = scope {
-            form.push(("scope", s));
-        }
-        self.http
-            .post(format!("{}/identity/connect/token", self.base))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn token(&self, org: &Org, scope: Option<&str>) -> String {
-        let r = self.token_response(org, &org.secret, scope).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["token_type"], "Bearer");
-        v["access_token"].as_str().unwrap().to_owned()
-    }
-
-    async fn call(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-}
-
-/// A host, organization "a" and an access token with every scope.
-async fn signed_in() -> (Host, Org, String) {
-    let h = host().await;
-    let a = h.org("a").await;
-    let t = h.token(&a, None).await;
-    (h, a, t)
-}
-
-impl Host {
-    /// A user of `org` named `name` (display name the same), made in the store.
-    async fn user(&self, org: &Org, name: &str) -> plugboard_store::User {
-        self.store
-            .create_user(org.id, name, name, None)
-            .await
-            .unwrap()
-    }
-
-    /// [`Host::call`] with a JSON body.
-    async fn post(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(token, Method::POST, path, Some(body)).await
-    }
-
-    /// [`Host::call`] with a JSON body.
-    async fn put(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(token, Method::PUT, path, Some(body)).await
-    }
-
-    /// Only the status of [`Host::call`].
-    async fn status(&self, token: &str, method: Method, path: &str) -> StatusCode {
-        self.call(token, method, path, None).await.0
-    }
-}
 
 #[tokio::test]
 async fn token_endpoint_checks_the_secret_and_the_requested_scopes() {
@@ -259,7 +127,8 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
     let (s, list) = h
         .call(&t, Method::GET, &format!("/identity/api/Group/{p}"), None)
         .await;
-    assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 1));
+    // Ops, and the built-in Administrators and Everyone.
+    assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 3));
     let (s, g) = h
         .put(
             &t,
@@ -301,11 +170,12 @@ async fn groups_robots_settings_and_templates_follow_the_seed() {
             .await,
         StatusCode::NO_CONTENT
     );
-    assert_eq!(
-        h.call(&t, Method::GET, &format!("/identity/api/Group/{p}"), None)
-            .await
-            .1,
-        json!([])
+    let (_, left) = h
+        .call(&t, Method::GET, &format!("/identity/api/Group/{p}"), None)
+        .await;
+    assert!(
+        left.as_array().unwrap().iter().all(|g| g["type"] == 1),
+        "only built-in groups are left: {left}"
     );
 
     let (s, r) = h
@@ -618,7 +488,7 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
     )
     .await
     .unwrap();
-    s.record_login_attempt(b.id, user.id, true, "console")
+    s.record_login_attempt(b.id, user.id, None, "console")
         .await
         .unwrap();
     let group = s.create_group(b.id, "ops", &[user.id.0]).await.unwrap();
@@ -637,10 +507,17 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
     s.assign_roles(b.id, user.id.0, &[role.id]).await.unwrap();
     let app = s.list_external_apps(b.id).await.unwrap()[0].id;
     let b_token = h.token(&b, None).await;
+    // Seed 004's base path names an organization and a tenant: B's are
+    // 404 for A's token, A's own act on A.
+    s.create_tenant(a.id, "t-a").await.unwrap();
+    s.create_tenant(b.id, "t-b").await.unwrap();
+    let (a_names, b_names) = (("a", "t-a"), ("b", "t-b"));
 
     let bo = b.id.to_string();
-    let value = |name: &str| -> String {
+    let value = |name: &str, names: Option<(&str, &str)>| -> String {
         match name {
+            "organizationName" => names.unwrap().0.to_owned(),
+            "tenantName" => names.unwrap().1.to_owned(),
             "organizationId" | "partitionGlobalId" => bo.clone(),
             "groupId" => group.id.to_string(),
             "robotAccountId" => robot.id.to_string(),
@@ -676,17 +553,27 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
     own["members"] = json!([]);
     let token = h.token(&a, None).await;
     let before = dump(s, b.id, user.id).await;
-    assert!(ROUTES.len() >= 44);
-    for (route, body) in [body, own]
-        .iter()
-        .flat_map(|b| ROUTES.iter().map(move |r| (r, b)))
-    {
+    assert!(ROUTES.len() >= 46);
+    let mut calls = Vec::new();
+    for body in [&body, &own] {
+        for route in ROUTES {
+            for template in route.paths() {
+                if template.starts_with("/{organizationName}") {
+                    calls.push((route, template.clone(), Some(b_names), body));
+                    calls.push((route, template, Some(a_names), body));
+                } else {
+                    calls.push((route, template, None, body));
+                }
+            }
+        }
+    }
+    for (route, template, names, body) in calls {
         let mut path = String::new();
-        let mut rest = route.path;
+        let mut rest = template.as_str();
         while let Some(start) = rest.find('{') {
             let end = start + rest[start..].find('}').unwrap();
             path.push_str(&rest[..start]);
-            path.push_str(&value(&rest[start + 1..end]));
+            path.push_str(&value(&rest[start + 1..end], names));
             rest = &rest[end + 1..];
         }
         path.push_str(rest);
@@ -694,16 +581,27 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
         let (status, v) = h
             .call(&token, route.method.clone(), &path, Some(body.clone()))
             .await;
-        // A route named by the token alone (`GET /odata/Users`, `POST
-        // /odata/Roles`, or any with A's partition in the body) acts on A:
-        // it may succeed or refuse as for A, showing A's rows only.
+        // A route with no id in its path (`GET /odata/Users`, `POST
+        // /odata/Roles`, `POST /identity/api/Group`), under A's own names,
+        // acts on A: it may succeed or refuse as for A, showing A's rows
+        // only; a body naming B's partition is refused with 404, unless
+        // the route takes no partition (then it acts on A: 2xx, or 409 for
+        // a name A already has).
         let names_b = body["partitionGlobalId"] == json!(bo);
-        if !route.path.contains('{') && (status.is_success() || !names_b) {
+        if !route.path.contains('{') && names != Some(b_names) {
+            if names_b {
+                assert!(
+                    status.is_success()
+                        || status == StatusCode::NOT_FOUND
+                        || status == StatusCode::CONFLICT,
+                    "{} {path} answered {status}: {v}",
+                    route.method,
+                );
+            }
             assert!(
                 status != StatusCode::FORBIDDEN && !status.is_server_error(),
-                "{} {} answered {status}: {v}",
+                "{} {path} answered {status}: {v}",
                 route.method,
-                route.path
             );
             let text = v.to_string();
             for id in [
@@ -726,17 +624,15 @@ async fn every_route_with_another_organizations_ids_is_404_and_changes_nothing()
             assert_eq!(
                 status,
                 StatusCode::NOT_FOUND,
-                "{} {} answered {status}: {v}",
+                "{} {path} answered {status}: {v}",
                 route.method,
-                route.path
             );
         }
         assert_eq!(
             dump(s, b.id, user.id).await,
             before,
-            "{} {} changed organization B",
+            "{} {path} changed organization B",
             route.method,
-            route.path
         );
     }
     // Nothing A did revoked B's access token.
@@ -751,8 +647,8 @@ async fn odata_users_and_roles_follow_seed_004() {
     let alice = s.create_user(a.id, "alice", "Alice", None).await.unwrap();
     let bob = s.create_user(a.id, "bob", "Bob", None).await.unwrap();
     s.create_robot_account(a.id, "bot", "Bot").await.unwrap();
-    let r1 = s.create_role(a.id, "Administrator", &[]).await.unwrap().id;
-    let r2 = s.create_role(a.id, "Robot", &[]).await.unwrap().id;
+    let r1 = s.create_role(a.id, "Admins", &[]).await.unwrap().id;
+    let r2 = s.create_role(a.id, "Rover", &[]).await.unwrap().id;
     let r3 = s.create_role(a.id, "Viewer", &[]).await.unwrap().id;
 
     let (st, v) = h
@@ -766,7 +662,7 @@ async fn odata_users_and_roles_follow_seed_004() {
         .call(
             &t,
             Method::GET,
-            "/odata/Roles?$filter=contains(Name,'ro') and Name ne 'Viewer'&$skip=0",
+            "/odata/Roles?$filter=contains(Name,'ove') and Name ne 'Viewer'&$skip=0",
             None,
         )
         .await;
@@ -776,7 +672,7 @@ async fn odata_users_and_roles_follow_seed_004() {
         .iter()
         .map(|r| r["Name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Robot"]);
+    assert_eq!(names, ["Rover"]);
     let (st, v) = h
         .call(
             &t,
@@ -786,7 +682,13 @@ async fn odata_users_and_roles_follow_seed_004() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(v["message"].as_str().unwrap().contains("position 9"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("position 9"),
+        "{v}"
+    );
 
     let key = format!("/odata/Users({})", alice.id);
     let (st, _) = h
@@ -1110,7 +1012,8 @@ async fn roles_are_created_updated_and_deleted_over_odata() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{role}");
-    let id = role["Id"].as_str().unwrap().to_owned();
+    let id = role["Key"].as_str().unwrap().to_owned();
+    let number = role["Id"].as_i64().unwrap();
     let (_, v) = h
         .call(
             &t,
@@ -1135,7 +1038,10 @@ async fn roles_are_created_updated_and_deleted_over_odata() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(
-        v["message"].as_str().unwrap().contains("`Audit View`"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`Audit View`"),
         "{v}"
     );
     let (s, v) = h
@@ -1165,35 +1071,90 @@ async fn roles_are_created_updated_and_deleted_over_odata() {
         .status(&t, Method::DELETE, &format!("/odata/Roles({id})"))
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert!(h.store.list_roles(a.id).await.unwrap().is_empty());
+    assert!(
+        h.store
+            .list_roles(a.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.id != rid)
+    );
     assert!(h.store.roles_of(a.id, alice.id.0).await.unwrap().is_empty());
+    // Gone by its number too; built-in roles are neither changed nor deleted.
+    let s = h
+        .status(&t, Method::GET, &format!("/odata/Roles({number})"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let admin = h
+        .store
+        .list_roles(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.builtin.is_some())
+        .unwrap();
+    let (s, v) = h
+        .put(
+            &t,
+            &format!("/odata/Roles({})", admin.number),
+            json!({ "Name": "Boss", "Permissions": [] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    let s = h
+        .status(
+            &t,
+            Method::DELETE,
+            &format!("/odata/Roles({})", admin.number),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert!(h.store.list_roles(a.id).await.unwrap().contains(&admin));
     let s = h
         .status(&t, Method::DELETE, &format!("/odata/Roles({id})"))
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
-/// Seed 004's `AssignRoles` body uses integer ids; ours are the UUID
-/// strings `/odata/Roles` shows, and an integer is a 400 that says so.
+/// `AssignRoles` takes the integer ids `/odata/Roles` shows (or the
+/// keys); an id that is neither a number nor a string is a 400, and a role
+/// id of another organization is 404 — and neither changes the role set.
 #[tokio::test]
-async fn assign_roles_with_the_seeds_integer_ids_says_ids_are_strings() {
+async fn assign_roles_refuses_ids_that_are_not_the_organizations_roles() {
     let (h, a, t) = signed_in().await;
+    let b = h.org("b").await;
     let alice = h.user(&a, "alice").await;
-    let r1 = h.store.create_role(a.id, "r1", &[]).await.unwrap().id;
-    h.store.assign_roles(a.id, alice.id.0, &[r1]).await.unwrap();
-    let (s, v) = h
-        .post(
-            &t,
-            &format!(
-                "/odata/Users({})/UiPath.Server.Configuration.OData.AssignRoles",
-                alice.id
-            ),
-            json!({ "roleIds": [1, 3] }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["message"].as_str().unwrap().contains("as strings"), "{v}");
-    assert_eq!(h.store.roles_of(a.id, alice.id.0).await.unwrap(), [r1]);
+    let r1 = h.store.create_role(a.id, "r1", &[]).await.unwrap();
+    let foreign = h.store.create_role(b.id, "r1", &[]).await.unwrap();
+    h.store
+        .assign_roles(a.id, alice.id.0, &[r1.id])
+        .await
+        .unwrap();
+    let path = format!(
+        "/odata/Users({})/UiPath.Server.Configuration.OData.AssignRoles",
+        alice.id
+    );
+    for (body, want) in [
+        (json!({ "roleIds": [1.5] }), StatusCode::BAD_REQUEST),
+        (json!({ "roleIds": [{ "Id": 1 }] }), StatusCode::BAD_REQUEST),
+        (
+            json!({ "roleIds": [foreign.id.to_string()] }),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({ "roleIds": [r1.number, 999_999] }),
+            StatusCode::NOT_FOUND,
+        ),
+        // Alice's own number is not a role's.
+        (
+            json!({ "roleIds": [h.store.user_number(a.id, alice.id).await.unwrap()] }),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, v) = h.post(&t, &path, body.clone()).await;
+        assert_eq!(s, want, "{body}: {v}");
+    }
+    assert_eq!(h.store.roles_of(a.id, alice.id.0).await.unwrap(), [r1.id]);
 }
 
 #[tokio::test]
@@ -1240,13 +1201,15 @@ async fn message_templates_are_created_and_deleted() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(v["message"].as_str().unwrap().contains("`name`"));
+    let templates = h
+        .store
+        .find_message_templates(a.id, None, None)
+        .await
+        .unwrap();
+    // Welcome, and the organization's default templates.
     assert_eq!(
-        h.store
-            .find_message_templates(a.id, None, None)
-            .await
-            .unwrap()
-            .len(),
-        1
+        templates.len(),
+        1 + plugboard_store::BUILT_IN_TEMPLATES.len()
     );
 
     let path = format!("/identity/api/MessageTemplate/{id}");
@@ -1258,6 +1221,19 @@ async fn message_templates_are_created_and_deleted() {
         h.status(&t, Method::GET, &path).await,
         StatusCode::NOT_FOUND
     );
+    // A default template can be edited, not deleted.
+    let default = templates.iter().find(|t| t.builtin.is_some()).unwrap();
+    let path = format!("/identity/api/MessageTemplate/{}", default.id);
+    let (s, v) = h
+        .put(&t, &path, json!({ "value": "Hi {{displayName}}" }))
+        .await;
+    assert_eq!(
+        (s, v["value"].clone()),
+        (StatusCode::OK, json!("Hi {{displayName}}"))
+    );
+    let (s, v) = h.call(&t, Method::DELETE, &path, None).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(h.status(&t, Method::GET, &path).await, StatusCode::OK);
 }
 
 /// Every malformed or unsupported OData query is a 400 whose message names
@@ -1288,12 +1264,20 @@ async fn bad_odata_queries_are_400_with_the_position() {
             "$orderby at position 0",
         ),
         ("/odata/Users?$top=-1", "$top at position 0"),
-        ("/odata/Users?$expand=Roles", "`$expand` is not supported"),
+        ("/odata/Users?$expand=Folders", "$expand at position 0"),
+        ("/odata/Roles?$expand=Roles", "$expand at position 0"),
+        (
+            "/odata/Users?$select=Id",
+            "option `$select` is not supported",
+        ),
+        ("/odata/Users(1)?$top=1", "apply to lists"),
     ];
     for (path, want) in cases {
         let (s, v) = h.call(&t, Method::GET, path, None).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{path}");
-        assert_eq!(v["error"], "bad_request");
+        // OData routes answer OData's error format.
+        let v = &v["error"];
+        assert_eq!(v["code"], "bad_request");
         let msg = v["message"].as_str().unwrap();
         assert!(msg.contains(want), "{path}: {msg}");
     }
@@ -1364,4 +1348,84 @@ async fn user_writes_are_all_or_nothing_and_bad_bodies_say_why() {
         "{v}"
     );
     assert_eq!(h.store.list_users(a.id).await.unwrap().len(), 1);
+}
+
+/// Found by schemathesis: creating a user named like one who still owns
+/// connections (the overwrite deletes the old user first), or deleting
+/// them, was a 500 that had already dropped their group memberships. It
+/// is a 409 saying what to do, and nothing changes.
+#[tokio::test]
+async fn a_user_who_owns_connections_is_neither_overwritten_nor_deleted() {
+    let (h, a, t) = signed_in().await;
+    let tenant = h.store.create_tenant(a.id, "t").await.unwrap();
+    let alice = h.user(&a, "alice").await;
+    let bob = h.user(&a, "bob").await;
+    let group = h
+        .store
+        .create_group(a.id, "ops", &[alice.id.0])
+        .await
+        .unwrap();
+    let folder = h
+        .store
+        .personal_folder(&tenant.scope(), alice.id)
+        .await
+        .unwrap();
+    h.store
+        .create_connection(
+            &tenant.scope(),
+            plugboard_store::NewConnection::new(
+                folder.id,
+                "zoom",
+                "oauth2_authorization_code",
+                "Zoom",
+            ),
+        )
+        .await
+        .unwrap();
+    let p = a.id.to_string();
+    let attempts = [
+        (
+            Method::POST,
+            "/identity/api/User".to_owned(),
+            Some(json!({ "partitionGlobalId": p, "userName": "alice" })),
+        ),
+        (
+            Method::DELETE,
+            format!("/identity/api/User/{}", alice.id),
+            None,
+        ),
+        (
+            Method::DELETE,
+            "/identity/api/User".to_owned(),
+            // Bob first: he must still be there afterwards.
+            Some(json!({ "userIds": [bob.id.to_string(), alice.id.to_string()] })),
+        ),
+        (Method::DELETE, format!("/odata/Users({})", alice.id), None),
+    ];
+    for (method, path, body) in attempts {
+        let (s, v) = h.call(&t, method.clone(), &path, body).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{method} {path}: {v}");
+        assert!(
+            v.to_string().contains("delete those connections first"),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        h.store
+            .find_user(a.id, "alice")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(alice.id)
+    );
+    assert!(h.store.get_user(a.id, bob.id).await.unwrap().is_some());
+    assert_eq!(
+        h.store
+            .get_group(a.id, group.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .members,
+        [alice.id.0]
+    );
 }

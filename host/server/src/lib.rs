@@ -167,6 +167,8 @@ pub fn router(state: AppState) -> Router {
         .merge(tokens::routes())
         .merge(triggers::routes())
         .split_for_parts();
+    // The identity and OData routes (merged below) document themselves.
+    api.merge(plugboard_identity::openapi());
     utoipa::Modify::modify(&system::CommonErrors, &mut api);
     utoipa::Modify::modify(&system::SessionAlternative, &mut api);
 

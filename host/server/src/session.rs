@@ -352,10 +352,14 @@ fn invalid_credentials() -> ApiError {
 }
 
 /// The identity check's refusal as this API's error: throttled is 429 with
-/// `Retry-After`; anything else is ours (logged with its cause).
+/// `Retry-After`, a user of no tenant 403 `no_tenant`; anything else is
+/// ours (logged with its cause).
 fn sign_in_error(e: plugboard_identity::ApiError) -> ApiError {
     match e {
         plugboard_identity::ApiError::Throttled => too_many_attempts(),
+        e @ plugboard_identity::ApiError::NoTenant(_) => {
+            ApiError::forbidden("no_tenant", e.to_string())
+        }
         other => identity_internal(other),
     }
 }

@@ -1,7 +1,10 @@
 //! Property-based API testing with schemathesis (PyPI) against the real
 //! server: every operation of `/api/openapi.json`, with an admin token, a
 //! seeded PAT connection and a second tenant, fails on any 5xx or on a
-//! response that does not match the document.
+//! response that does not match the document. The identity and OData
+//! operations (seeds 003 and 004) get an external application's access
+//! token with every scope instead, and the admin's organization and
+//! tenant as their partition and names, so their handlers run too.
 //!
 //! Without `schemathesis` on PATH the test says so and passes, unless `CI`
 //! is set: CI installs it (`.ci/run`), so there its absence is a failure.
@@ -79,6 +82,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch() {
     let doomed = r.body["connection"]["id"].as_str().unwrap().to_string();
     // Another tenant's data exists, so a leak would have something to leak.
     t.server.create_tenant("other").await.unwrap();
+    let identity = identity_access(&t, &api).await;
 
     let reports = tempfile::tempdir().unwrap();
     let base = t.base.clone();
@@ -87,7 +91,10 @@ async fn schemathesis_finds_no_server_error_and_no_schema_mismatch() {
     // Random ids only ever find 404: the invoke, check and references
     // operations get the seeded connection (and `request`, the pat
     // connector's operation) so their real logic runs too; DELETE gets the
-    // other one, or it would delete the seeded one early in the run.
+    // other one, or it would delete the seeded one early in the run. The
+    // identity and OData operations get the access token (an operation's
+    // headers win over `--header`), the partition and names; the
+    // `Users({key})` ones a robot account to delete.
     let config_file = reports.path().join("schemathesis.toml");
     std::fs::write(
         &config_file,
@@ -100,7 +107,21 @@ parameters = {{ "path.id" = "{connection}", "path.operation" = "request" }}
 include-path-regex = '^/api/v1/connections/\{{id\}}$'
 include-method = "DELETE"
 parameters = {{ "path.id" = "{doomed}" }}
-"#
+
+[[operations]]
+include-path-regex = '^/(identity/api/|odata/|\{{organizationName\}}/)'
+exclude-path-regex = 'Users\(\{{key\}}\)$'
+headers = {{ Authorization = "Bearer {identity_token}" }}
+parameters = {partition}
+
+[[operations]]
+include-path-regex = 'Users\(\{{key\}}\)$'
+headers = {{ Authorization = "Bearer {identity_token}" }}
+parameters = {doomed_key}
+"#,
+            identity_token = identity.token,
+            partition = identity.parameters(None),
+            doomed_key = identity.parameters(Some(identity.doomed)),
         ),
     )
     .unwrap();
@@ -140,10 +161,12 @@ parameters = {{ "path.id" = "{doomed}" }}
         "schemathesis found problems:\n{stdout}\n{stderr}"
     );
     // It tested something: the summary names the operations it ran.
-    assert!(
-        stdout.contains("/api/v1/connections"),
-        "schemathesis did not test the connections API:\n{stdout}"
-    );
+    for api in ["/api/v1/connections", "/identity/api/Group", "/odata/Users"] {
+        assert!(
+            stdout.contains(api),
+            "schemathesis did not test {api}:\n{stdout}"
+        );
+    }
     // No response to any generated request carried the PAT.
     let mut seen_har = false;
     for entry in std::fs::read_dir(reports.path()).unwrap() {
@@ -163,4 +186,54 @@ parameters = {{ "path.id" = "{doomed}" }}
     assert!(seen_har, "schemathesis wrote no HAR report");
     api.assert_never_returned(secret);
     t.server.shutdown().await.unwrap();
+}
+
+/// What the identity and OData operations run with.
+struct IdentityAccess {
+    /// An access token with every scope, of the admin's organization.
+    token: String,
+    org_id: String,
+    org_name: String,
+    tenant_name: String,
+    /// The integer `Id` of a robot account the `Users({key})` operations
+    /// may delete (random keys could name the admin and end the run).
+    doomed: i64,
+}
+
+impl IdentityAccess {
+    /// The `parameters` table of the schemathesis configuration: the
+    /// partition and names, and the key when given.
+    fn parameters(&self, key: Option<i64>) -> String {
+        let mut p = format!(
+            r#"{{ "path.partitionGlobalId" = "{0}", "path.organizationId" = "{0}", "query.partitionGlobalId" = "{0}", "path.organizationName" = "{1}", "path.tenantName" = "{2}""#,
+            self.org_id, self.org_name, self.tenant_name
+        );
+        if let Some(k) = key {
+            p.push_str(&format!(r#", "path.key" = "{k}""#));
+        }
+        p + " }"
+    }
+}
+
+/// An access token with every scope, the admin's organization and tenant,
+/// and a robot account to delete.
+async fn identity_access(t: &TestServer, api: &Api) -> IdentityAccess {
+    let token = identity_token(t, plugboard_identity::all_scopes()).await;
+    let me = api.get("/api/v1/me").await.body;
+    let tenant = me["tenant_id"].as_str().unwrap().parse().unwrap();
+    let store = &t.server.state.store;
+    let scope = store.tenant_scope(tenant).await.unwrap().unwrap();
+    let org = store.get_organization(scope.org).await.unwrap().unwrap();
+    let tenant = store.get_tenant(&scope).await.unwrap().unwrap();
+    let doomed = store
+        .create_robot_account(scope.org, "schemathesis-doomed", "Doomed")
+        .await
+        .unwrap();
+    IdentityAccess {
+        token,
+        org_id: org.id.to_string(),
+        org_name: org.name,
+        tenant_name: tenant.name,
+        doomed: doomed.number,
+    }
 }

@@ -517,3 +517,45 @@ fn assert_error_reply(r: &Answer, status: u16, code: &str) {
         r.text
     );
 }
+
+/// Issue 17: a user created through the identity API (`POST
+/// /identity/api/User`) works in no tenant yet. Their right password is
+/// refused with `403 no_tenant`, and the attempt is recorded as a failure
+/// with that reason, not as a success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_of_a_user_of_no_tenant_is_refused_and_recorded_as_a_failure() {
+    let t = start_server().await;
+    let token = &identity_token(&t, &["PM.User", "PM.UserLoginAttempt.Read"]).await;
+    let http = reqwest::Client::new();
+    let (org, _) = default_org_admin(&t).await;
+    let bob: Value = http
+        .post(format!("{}/identity/api/User", t.base))
+        .bearer_auth(token)
+        .json(&json!({ "partitionGlobalId": org.to_string(), "userName": "bob", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bob = bob["id"].as_str().unwrap();
+
+    let b = Browser::new(&t.base);
+    let r = b.sign_in(None, "bob", PASSWORD).await;
+    assert_error_reply(&r, 403, "no_tenant");
+    assert!(r.set_cookie.is_none());
+
+    let attempts: Value = http
+        .get(format!("{}/identity/api/User/{bob}/loginAttempts", t.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(attempts["totalCount"], 1, "{attempts}");
+    assert_eq!(attempts["results"][0]["result"], "Failure", "{attempts}");
+    assert_eq!(attempts["results"][0]["reason"], "no_tenant", "{attempts}");
+    t.server.shutdown().await.unwrap();
+}

@@ -50,8 +50,9 @@ pub use connectors::{ConnectorOrigin, ConnectorRecord, NewConnector, content_has
 pub use db::{Database, Db};
 pub use error::StoreError;
 pub use identity::{
-    AccessToken, ExternalApp, Group, LoginAttempt, MessageTemplate, RegisteredApp, RobotAccount,
-    Role,
+    AccessToken, BUILT_IN_GROUPS, BUILT_IN_ROLES, BUILT_IN_TEMPLATES, BuiltIn, DirectoryEntry,
+    EVERYONE, ExternalApp, Group, IdentityKind, LoginAttempt, MessageTemplate, RegisteredApp,
+    RobotAccount, Role,
 };
 pub use ids::{
     ApiTokenId, AuditEventId, ConnectionId, ConnectorId, FolderId, OperatorWebhookId,

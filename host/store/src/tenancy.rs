@@ -135,7 +135,8 @@ pub(crate) const FOLDER_COLUMNS: &str =
     "id, org_id, tenant_id, kind, name, owner_user_id, created_at";
 
 impl Store {
-    /// Creates an organization.
+    /// Creates an organization, with its built-in groups, roles and
+    /// message templates ([`Store::create_identity_built_ins`]).
     pub async fn create_organization(&self, name: &str) -> Result<Organization, StoreError> {
         let org = Organization {
             id: OrganizationId::new(),
@@ -151,6 +152,7 @@ impl Store {
             .await
             .map_err(StoreError::write("create organization", "organization"))?
             .rows_affected());
+        self.create_identity_built_ins(org.id).await?;
         Ok(org)
     }
 

@@ -116,6 +116,38 @@ impl TestServer {
     }
 }
 
+/// An access token for the identity API (`/identity/api`, `/odata`):
+/// the admin registers an external application with `scopes`, as
+/// `plugboard apps register` does, and it takes a client-credentials
+/// token.
+pub async fn identity_token<S: AsRef<str>>(t: &TestServer, scopes: &[S]) -> String {
+    let scopes: Vec<&str> = scopes.iter().map(AsRef::as_ref).collect();
+    let app = Api::new(&t.base, Some(&t.admin_token))
+        .post(
+            "/api/v1/external-apps",
+            json!({ "name": "identity-client", "scopes": scopes }),
+        )
+        .await;
+    assert_eq!(app.status, 201, "{}", app.text);
+    let token: Value = reqwest::Client::new()
+        .post(format!("{}/identity/connect/token", t.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app.body["client_id"].as_str().unwrap()),
+            ("client_secret", app.body["client_secret"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token: {token}"))
+        .to_owned()
+}
+
 /// A loopback REST API that takes `Authorization: Bearer <token>`.
 pub struct FakeApi {
     pub url: String,
